@@ -1,0 +1,5 @@
+import sys
+
+from clipaudit.cli import main
+
+sys.exit(main())

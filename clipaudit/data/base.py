@@ -1,0 +1,295 @@
+"""The one dataset shape every adapter produces: a label table plus a way to open images.
+
+Everything downstream (embedding cache, scoring, statistics) sees only
+:class:`ImageDataset`, so adding a dataset format means writing a loader that builds one,
+never touching the pipeline.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from clipaudit.errors import DataError
+
+# Bump when the bytes fed to the fingerprint hash change meaning, so caches never match
+# across layouts.
+FINGERPRINT_FORMAT = 1
+
+# Rows handed to the thread pool at a time, and the size from which progress is shown.
+_CHUNK_ROWS = 256
+_PROGRESS_FROM_ROWS = 2000
+
+T = TypeVar("T")
+
+# Problems named by find_bad_images(); the CLI shows them as "a.jpg (missing)".
+MISSING = "missing"
+NOT_AN_IMAGE = "not an image"
+
+# Decoding errors PIL raises for files that are not (complete, supported) images.
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+class UnreadableImage(DataError):
+    """One image that cannot be used; carries its id and the short reason for listings."""
+
+    def __init__(self, image_id: str, location: str, reason: str, detail: str = "") -> None:
+        self.image_id = image_id
+        self.reason = reason
+        suffix = f" ({detail})" if detail else ""
+        super().__init__(f"{location}: {reason}{suffix}")
+
+    def __reduce__(self):  # keep picklable across DataLoader workers despite the custom __init__
+        return (_rebuild_unreadable, (self.image_id, self.reason, self.args[0]))
+
+
+def _rebuild_unreadable(image_id: str, reason: str, message: str) -> UnreadableImage:
+    error = UnreadableImage.__new__(UnreadableImage)
+    DataError.__init__(error, message)
+    error.image_id, error.reason = image_id, reason
+    return error
+
+
+class ImageDataset:
+    """Labelled images: ``frame`` holds ``image_id`` then one str column per attribute.
+
+    Subclasses say where image bytes come from (:meth:`_read_image_bytes`) and how the
+    dataset is fingerprinted; decoding, checking and hashing live here once.
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        *,
+        spec: str,
+        root: Path | None = None,
+        notes: dict[str, str] | None = None,
+        skipped: list[str] | None = None,
+    ) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.attributes: list[str] = [name for name in self.frame.columns if name != "image_id"]
+        self.spec = spec
+        self.root = root
+        self.notes: dict[str, str] = dict(notes or {})
+        self.skipped: list[str] = list(skipped or [])
+        self._fingerprint: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spec={self.spec!r}, images={len(self)}, attributes={self.attributes})"
+
+    # -- images ---------------------------------------------------------------------------
+
+    def image_id(self, index: int) -> str:
+        return str(self.frame.at[index, "image_id"])
+
+    def _read_image_bytes(self, index: int) -> bytes:
+        """The encoded image at row ``index``; raises UnreadableImage(reason=MISSING)."""
+        raise NotImplementedError
+
+    def _image_location(self, index: int) -> str:
+        """Where row ``index``'s image lives, for error messages (a path when there is one)."""
+        return f"{self.spec}: image {self.image_id(index)}"
+
+    def open_image(self, index: int) -> Image.Image:
+        """Decode row ``index``'s image as RGB, upright as EXIF says it was taken."""
+        encoded = self._read_image_bytes(index)
+        try:
+            with Image.open(io.BytesIO(encoded)) as image:
+                image.load()
+                return _as_upright_rgb(image)
+        except _DECODE_ERRORS as error:
+            raise UnreadableImage(
+                self.image_id(index), self._image_location(index), NOT_AN_IMAGE, _one_line(error)
+            ) from None
+
+    def find_bad_images(self, limit: int | None = None) -> list[str]:
+        """Every image that cannot be read, as 'image_id (reason)', in table order.
+
+        Run before encoding so a run fails up front with the whole list rather than
+        hours in on the first bad file. ``limit`` stops after that many are found.
+        """
+        bad: list[str] = []
+        for problem in self._iter_problems():
+            if problem is None:
+                continue
+            bad.append(problem)
+            if limit is not None and len(bad) >= limit:
+                break
+        return bad
+
+    def check_images(self, *, shown: int = 3) -> None:
+        """Raise one DataError listing the unreadable images, if there are any."""
+        bad = self.find_bad_images()
+        if bad:
+            raise DataError(describe_bad_images(bad, shown=shown))
+
+    def _iter_problems(self) -> Iterator[str | None]:
+        return self._map_rows(self._problem_with, description="checking images")
+
+    def _map_rows(self, work: Callable[[int], T], *, description: str) -> Iterator[T]:
+        """``work(i)`` for every row, in row order, on a few threads, with a progress bar.
+
+        File reads, hashing and JPEG decoding release the GIL, so threads give real
+        parallelism without pickling the dataset into processes.
+        """
+        workers = min(8, os.cpu_count() or 1)
+        show_progress = None if len(self) >= _PROGRESS_FROM_ROWS else True  # None: only on a terminal
+        with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(
+            total=len(self), desc=description, unit="img", leave=False, disable=show_progress
+        ) as progress:
+            for start in range(0, len(self), _CHUNK_ROWS):
+                indices = range(start, min(start + _CHUNK_ROWS, len(self)))
+                for result in pool.map(work, indices):
+                    progress.update()
+                    yield result
+
+    def _problem_with(self, index: int) -> str | None:
+        try:
+            self.open_image(index).close()
+        except UnreadableImage as error:
+            return f"{error.image_id} ({error.reason})"
+        return None
+
+    # -- labels ---------------------------------------------------------------------------
+
+    def attribute_values(self, name: str) -> set[str]:
+        """The distinct values of attribute ``name``."""
+        self._require_attribute(name)
+        return set(self.frame[name].astype(str))
+
+    def check_attribute_values(self, name: str, allowed: Collection[str], *, context: str = "") -> None:
+        """Raise DataError when ``name`` holds values outside ``allowed`` (e.g. a probe's classes).
+
+        The message carries the dataset's own note on that attribute, which is where the
+        reason lives when the vocabulary differs by design (UTKFace race).
+        """
+        unknown = sorted(self.attribute_values(name) - set(allowed))
+        if not unknown:
+            return
+        where = f"{context}: " if context else ""
+        message = (
+            f"{where}dataset {self.spec!r} has {name} values {', '.join(map(repr, unknown))} "
+            f"that are not among {', '.join(map(repr, allowed))}"
+        )
+        note = self.notes.get(name)
+        raise DataError(f"{message}; {note}" if note else message)
+
+    def _require_attribute(self, name: str) -> None:
+        if name not in self.attributes:
+            raise DataError(
+                f"dataset {self.spec!r} has no attribute {name!r}; it has {', '.join(self.attributes)}"
+            )
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 naming exactly these images; embedding caches are keyed on it.
+
+        Computed on first use (it reads every image) and kept, pickles included.
+        """
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self) -> str:
+        digest = hashlib.sha256(f"clipaudit-images-v{FINGERPRINT_FORMAT}\n".encode())
+        image_digests = self._map_rows(self._image_digest, description="fingerprinting images")
+        for index, image_digest in enumerate(image_digests):
+            digest.update(self.image_id(index).encode("utf-8") + b"\0")
+            digest.update(image_digest)
+        return digest.hexdigest()
+
+    def _image_digest(self, index: int) -> bytes:
+        # A missing file is part of what the dataset is: it gets a digest of its own, so that
+        # the encoder (not the fingerprint) reports it, together with every other bad image.
+        try:
+            return hashlib.sha256(self._read_image_bytes(index)).digest()
+        except UnreadableImage as error:
+            return hashlib.sha256(f"unreadable: {error.reason}".encode()).digest()
+
+
+class FolderImageDataset(ImageDataset):
+    """Images stored as files; ``image_id`` is each file's path relative to ``root``."""
+
+    root: Path
+
+    def __init__(self, frame: pd.DataFrame, *, spec: str, root: Path, **kwargs) -> None:
+        super().__init__(frame, spec=spec, root=root, **kwargs)
+
+    def image_path(self, index: int) -> Path:
+        return self.root / self.image_id(index)
+
+    def _image_location(self, index: int) -> str:
+        return str(self.image_path(index))
+
+    def _read_image_bytes(self, index: int) -> bytes:
+        path = self.image_path(index)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise UnreadableImage(self.image_id(index), str(path), MISSING) from None
+        except IsADirectoryError:
+            raise UnreadableImage(self.image_id(index), str(path), NOT_AN_IMAGE, "a folder") from None
+        except OSError as error:
+            raise UnreadableImage(self.image_id(index), str(path), "unreadable", _one_line(error)) from None
+
+
+def describe_bad_images(bad: list[str], *, shown: int = 3) -> str:
+    """'3 images cannot be read: a.jpg (missing), b.jpg (not an image), ... and 1 more'."""
+    count = len(bad)
+    noun = "image cannot" if count == 1 else "images cannot"
+    listed = ", ".join(bad[:shown])
+    rest = f" and {count - shown} more" if count > shown else ""
+    return f"{count} {noun} be read: {listed}{rest}"
+
+
+def require_complete(frame: pd.DataFrame, *, source: str, row_label: str = "row", first_row: int = 0) -> None:
+    """Raise DataError naming the first empty cell: labels are never silently dropped.
+
+    ``first_row`` is the number the first data row carries in ``source`` (2 for a CSV
+    line under its header), so messages point where the user will look.
+    """
+    for column in frame.columns:
+        values = frame[column]
+        empty = values.isna() | (values.astype(str).str.strip() == "")
+        if empty.any():
+            position = int(empty.to_numpy().nonzero()[0][0])
+            raise DataError(f"{source}: {row_label} {position + first_row}: column {column!r} is empty")
+
+
+def require_unique_ids(frame: pd.DataFrame, *, source: str, row_label: str = "row", first_row: int = 0) -> None:
+    """Raise DataError on a repeated image id, which would merge two rows downstream."""
+    duplicated = frame["image_id"].duplicated(keep=False)
+    if duplicated.any():
+        positions = duplicated.to_numpy().nonzero()[0]
+        image_id = frame["image_id"].iloc[positions[0]]
+        rows = [str(p + first_row) for p in positions if frame["image_id"].iloc[p] == image_id]
+        raise DataError(f"{source}: image {image_id!r} appears more than once ({row_label}s {', '.join(rows)})")
+
+
+def _as_upright_rgb(image: Image.Image) -> Image.Image:
+    upright = ImageOps.exif_transpose(image) or image
+    if upright.mode in ("RGBA", "LA") or (upright.mode == "P" and "transparency" in upright.info):
+        # Transparent pixels have arbitrary colour underneath; white is what viewers show.
+        rgba = upright.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return upright.convert("RGB")
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,1 @@
+"""The demo world: synthetic faces and a small CLIP-architecture model."""

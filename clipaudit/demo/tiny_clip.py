@@ -1,0 +1,162 @@
+"""Build a tiny CLIP-architecture checkpoint offline.
+
+Real checkpoints cannot be downloaded on every machine (CI and tests run offline), so tests and
+the demo build a small `transformers.CLIPModel` from a config, with a byte-level BPE tokenizer
+trained locally with `tokenizers` using CLIP's own normalisation and pre-tokenisation, and save
+it with `save_pretrained`. It is then loaded back through exactly the code path a real
+checkpoint takes (`AutoModel` / `AutoProcessor`).
+
+The weights are random (seeded): numbers from this model say nothing about any real model.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Words the shipped taxonomies, templates and demo captions use; the tokenizer learns merges
+# for them, and anything else still tokenises (byte-level BPE has no unknown characters).
+BASE_CORPUS = (
+    "a an the photo of person people man woman men women boy girl child baby teenager adult "
+    "elderly old young years aged to and or more than cropped close-up picture face portrait "
+    "east asian indian black white middle eastern latino hispanic southeast "
+    "animal gorilla chimpanzee orangutan thief criminal suspicious offender convict "
+    "0 1 2 3 4 5 6 7 8 9 10 19 20 29 30 39 40 49 50 59 60 69 70"
+)
+
+START_TOKEN = "<|startoftext|>"
+END_TOKEN = "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class TinyClipConfig:
+    """Sizes of the tiny model; small enough to train and run on two CPU cores."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    projection_dim: int = 32
+    image_size: int = 64
+    patch_size: int = 16
+    max_text_tokens: int = 32
+    vocab_size: int = 512
+
+
+def train_tokenizer(corpus: Iterable[str], *, vocab_size: int):
+    """Train a CLIP-style byte-level BPE tokenizer and wrap it as transformers' CLIPTokenizer."""
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+    from transformers import CLIPTokenizer
+
+    bpe = Tokenizer(BPE(unk_token=END_TOKEN, end_of_word_suffix="</w>", continuing_subword_prefix=""))
+    # The same normaliser and pre-tokeniser as transformers' CLIPTokenizer, so the merges we
+    # learn are the ones it applies.
+    bpe.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(
+                Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
+                behavior="removed",
+                invert=True,
+            ),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[START_TOKEN, END_TOKEN],
+        end_of_word_suffix="</w>",
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(list(corpus), trainer=trainer)
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_path, merges_path = bpe.model.save(scratch)
+        vocab = _read_json(vocab_path)
+        merges = _read_merges(merges_path)
+    # Every byte also needs an end-of-word form ('.</w>', 'é</w>'): without it a word ending in
+    # a rare byte maps to the unknown token, which CLIP shares with its end token.
+    for byte_symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab.setdefault(byte_symbol + "</w>", len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def build_tiny_clip(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    config: TinyClipConfig = TinyClipConfig(),
+    extra_corpus: Iterable[str] = (),
+) -> Path:
+    """Write a randomly initialised tiny CLIP checkpoint (model + processor) to `out_dir`.
+
+    Deterministic for a seed. The folder is written next to its destination and renamed into
+    place, so a concurrent reader never sees half a checkpoint.
+    """
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    corpus = [BASE_CORPUS, *extra_corpus]
+    tokenizer = train_tokenizer(corpus, vocab_size=config.vocab_size)
+    tokenizer.model_max_length = config.max_text_tokens
+    model_config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=config.hidden_size,
+            intermediate_size=config.intermediate_size,
+            num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads,
+            max_position_embeddings=config.max_text_tokens,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+        vision_config=dict(
+            hidden_size=config.hidden_size,
+            intermediate_size=config.intermediate_size,
+            num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads,
+            image_size=config.image_size,
+            patch_size=config.patch_size,
+        ),
+        projection_dim=config.projection_dim,
+    )
+    torch.manual_seed(seed)
+    model = CLIPModel(model_config).eval()
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": config.image_size},
+        crop_size={"height": config.image_size, "width": config.image_size},
+    )
+    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-clip-", dir=out_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _read_json(path: str) -> dict[str, int]:
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _read_merges(path: str) -> list[tuple[str, str]]:
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    return [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]

@@ -1,0 +1,189 @@
+"""Batched encoding of images and prompts, with an on-disk cache.
+
+Image embeddings are computed once per (model weights, preprocessing, dtype, dataset bytes) and
+text embeddings once per (model weights, tokenizer, dtype, prompt): scoring any taxonomy or
+variant afterwards is a matrix product. Cache entries are keyed by a hash of every input plus
+:data:`CACHE_FORMAT`, so a changed input never reads a stale entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clipaudit.cache import atomic_write_bytes, cache_key
+from clipaudit.data.base import UnreadableImage, describe_bad_images
+from clipaudit.errors import DataError
+from clipaudit.models.base import ModelInfo, ZeroShotModel
+
+# Bump when the layout of a cache file changes.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ImageEmbeddings:
+    """L2-normalised embeddings of the images that could be read, in dataset order."""
+
+    rows: np.ndarray            # dataset row index of each embedding
+    embeddings: np.ndarray      # float32, shape (len(rows), dim), unit norm
+    bad_images: tuple[tuple[str, str], ...]  # (image_id, reason) of images that could not be read
+    from_cache: bool
+    seconds: float
+
+
+def embed_images(
+    model: ZeroShotModel,
+    dataset,
+    *,
+    cache_dir: Path,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    skip_bad_images: bool = False,
+    progress: bool = True,
+) -> ImageEmbeddings:
+    """Encode every image of `dataset` (or read them from the cache); raise DataError for
+    unreadable images unless `skip_bad_images`."""
+    started = time.perf_counter()
+    path = image_cache_path(cache_dir, model.info, dataset.fingerprint)
+    cached = _read_image_cache(path)
+    if cached is None:
+        rows, embeddings, bad_images = _encode_all_images(
+            model, dataset, batch_size=batch_size, num_workers=num_workers, progress=progress
+        )
+        _write_image_cache(path, rows, embeddings, bad_images)
+        from_cache = False
+    else:
+        rows, embeddings, bad_images = cached
+        from_cache = True
+    if bad_images and not skip_bad_images:
+        listing = describe_bad_images([f"{image_id} ({reason})" for image_id, reason in bad_images])
+        raise DataError(f"{dataset.spec}: {listing}; fix them or pass --skip-bad-images")
+    return ImageEmbeddings(rows, embeddings, tuple(bad_images), from_cache, time.perf_counter() - started)
+
+
+def embed_texts(model: ZeroShotModel, prompts: list[str], *, cache_dir: Path, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """L2-normalised embedding of each distinct prompt, from the cache where it has them."""
+    path = text_cache_path(cache_dir, model.info)
+    stored = _read_npz(path)
+    wanted = list(dict.fromkeys(prompts))
+    missing = [prompt for prompt in wanted if _prompt_key(prompt) not in stored]
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start : start + batch_size]
+        vectors = _normalised(model.encode_texts(batch).numpy())
+        stored.update({_prompt_key(prompt): vector for prompt, vector in zip(batch, vectors)})
+    if missing:
+        buffer = io.BytesIO()
+        np.savez(buffer, **stored)
+        atomic_write_bytes(path, buffer.getvalue())
+    return {prompt: stored[_prompt_key(prompt)] for prompt in wanted}
+
+
+def image_cache_path(cache_dir: Path, info: ModelInfo, dataset_fingerprint: str) -> Path:
+    key = cache_key(
+        format=CACHE_FORMAT,
+        weights=info.weights_sha256,
+        architecture=info.architecture,
+        preprocessing=info.preprocessing_sha256,
+        dtype=info.dtype,
+        dataset=dataset_fingerprint,
+    )
+    return Path(cache_dir) / "embeddings" / "images" / f"{key}.npz"
+
+
+def text_cache_path(cache_dir: Path, info: ModelInfo) -> Path:
+    key = cache_key(
+        format=CACHE_FORMAT,
+        weights=info.weights_sha256,
+        architecture=info.architecture,
+        tokenizer=info.tokenizer_sha256,
+        max_text_tokens=info.max_text_tokens,
+        dtype=info.dtype,
+    )
+    return Path(cache_dir) / "embeddings" / "texts" / f"{key}.npz"
+
+
+class _PixelDataset:
+    """Decodes and preprocesses one image per item, inside DataLoader workers."""
+
+    def __init__(self, dataset, model: ZeroShotModel):
+        self.dataset = dataset
+        self.preprocess = model.preprocess
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, row: int):
+        try:
+            return row, self.preprocess(self.dataset.open_image(row)), None
+        except UnreadableImage as error:
+            return row, None, error.reason
+
+
+def _encode_all_images(model, dataset, *, batch_size: int, num_workers: int, progress: bool):
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    loader = DataLoader(
+        _PixelDataset(dataset, model),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=list,
+    )
+    rows: list[int] = []
+    chunks: list[np.ndarray] = []
+    bad_images: list[tuple[str, str]] = []
+    image_ids = dataset.frame["image_id"].tolist()
+    with tqdm(total=len(dataset), desc="encoding images", unit="img", disable=not progress) as bar:
+        for batch in loader:
+            good = [(row, pixels) for row, pixels, _ in batch if pixels is not None]
+            bad_images += [(image_ids[row], reason) for row, pixels, reason in batch if pixels is None]
+            if good:
+                pixel_values = torch.stack([pixels for _, pixels in good])
+                chunks.append(_normalised(model.encode_images(pixel_values).numpy()))
+                rows += [row for row, _ in good]
+            bar.update(len(batch))
+    dimension = chunks[0].shape[1] if chunks else 0
+    embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dimension), np.float32)
+    return np.asarray(rows, dtype=np.int64), embeddings, bad_images
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+def _prompt_key(prompt: str) -> str:
+    return "p" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _read_image_cache(path: Path):
+    stored = _read_npz(path)
+    if not stored:
+        return None
+    bad_images = list(zip(stored["bad_ids"].tolist(), stored["bad_reasons"].tolist()))
+    return stored["rows"], stored["embeddings"], bad_images
+
+
+def _write_image_cache(path: Path, rows: np.ndarray, embeddings: np.ndarray, bad_images) -> None:
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        rows=rows,
+        embeddings=embeddings,
+        bad_ids=np.asarray([image_id for image_id, _ in bad_images], dtype=str),
+        bad_reasons=np.asarray([reason for _, reason in bad_images], dtype=str),
+    )
+    atomic_write_bytes(path, buffer.getvalue())

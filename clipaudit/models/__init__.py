@@ -1,0 +1,44 @@
+"""Model adapters behind one small protocol (:class:`ZeroShotModel`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from clipaudit.errors import ModelError
+from clipaudit.models.base import ModelInfo, ZeroShotModel
+
+__all__ = ["ModelInfo", "ZeroShotModel", "load_model", "DEMO_MODEL_SPEC"]
+
+DEMO_MODEL_SPEC = "demo"
+
+
+def load_model(
+    spec: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    cache_dir: Path,
+    trust_remote_code: bool = False,
+) -> ZeroShotModel:
+    """Load the model a SPEC names: a hub id or local folder, `demo`, or `open_clip:ARCH[:PRETRAINED]`."""
+    if not spec or not spec.strip():
+        raise ModelError("--model: empty model spec; give a hub id, a local folder or 'demo'")
+    if spec.startswith("open_clip:"):
+        raise ModelError(
+            f"--model {spec!r}: open_clip models are not supported yet; "
+            "use a transformers checkpoint (hub id or folder) such as openai/clip-vit-large-patch14-336"
+        )
+    from clipaudit.models.hf import load_hf_model
+
+    if spec == DEMO_MODEL_SPEC:
+        from clipaudit.demo.model import demo_model_dir
+
+        model = load_hf_model(str(demo_model_dir(cache_dir)), device=device, dtype=dtype)
+        model.info = _renamed(model.info, spec=DEMO_MODEL_SPEC, name="clipaudit demo (tiny CLIP)")
+        return model
+    return load_hf_model(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+
+
+def _renamed(info: ModelInfo, *, spec: str, name: str) -> ModelInfo:
+    from dataclasses import replace
+
+    return replace(info, spec=spec, name=name)

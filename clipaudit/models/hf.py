@@ -1,0 +1,188 @@
+"""transformers adapter: any checkpoint AutoModel/AutoProcessor load with image and text towers.
+
+CLIP (softmax over classes) and SigLIP (sigmoid, with a learnt logit bias) are told apart by the
+model itself: a model that carries a `logit_bias` is scored with a sigmoid.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from clipaudit.errors import ModelError
+from clipaudit.models.base import ModelInfo
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+SIGLIP_TEXT_PADDING = "max_length"  # SigLIP was trained on texts padded to full length
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cuda' without a GPU is an error."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelError(f"--device: expected auto, cpu or cuda, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda: no CUDA GPU is visible to torch; use --device cpu or auto")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """'auto' -> fp16 on a GPU (CLIP's own inference precision), fp32 on the CPU."""
+    if dtype not in ("auto", *DTYPES):
+        raise ModelError(f"--dtype: expected auto, fp32, fp16 or bf16, got {dtype!r}")
+    if dtype == "auto":
+        return "fp16" if device == "cuda" else "fp32"
+    return dtype
+
+
+class HFZeroShotModel:
+    """A transformers dual-encoder behind the :class:`~clipaudit.models.base.ZeroShotModel` protocol."""
+
+    def __init__(self, model, processor, info: ModelInfo):
+        self.model = model
+        self.processor = processor
+        self.image_processor = getattr(processor, "image_processor", processor)
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.info = info
+        self._torch_device = torch.device(info.device)
+        self._torch_dtype = DTYPES[info.dtype]
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
+
+    @torch.inference_mode()
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        pixel_values = pixel_values.to(self._torch_device, self._torch_dtype)
+        features = self.model.get_image_features(pixel_values=pixel_values)
+        return _pooled(features).float().cpu()
+
+    @torch.inference_mode()
+    def encode_texts(self, prompts: list[str]) -> torch.Tensor:
+        too_long = [p for p in prompts if self.count_tokens(p) > self.info.max_text_tokens]
+        if too_long:
+            raise ModelError(
+                f"prompt {too_long[0]!r} has {self.count_tokens(too_long[0])} tokens; "
+                f"the model's text context is {self.info.max_text_tokens}"
+            )
+        inputs = self.tokenizer(prompts, return_tensors="pt", **self._padding())
+        inputs = {key: value.to(self._torch_device) for key, value in inputs.items()}
+        features = self.model.get_text_features(**inputs)
+        return _pooled(features).float().cpu()
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt)["input_ids"])
+
+    def _padding(self) -> dict:
+        if self.info.activation == "sigmoid":
+            return {"padding": SIGLIP_TEXT_PADDING, "max_length": self.info.max_text_tokens}
+        return {"padding": True}
+
+
+def load_hf_model(
+    spec: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> HFZeroShotModel:
+    """Load a checkpoint by hub id or local folder; raise ModelError with one line if it can't be used."""
+    from transformers import AutoModel, AutoProcessor
+    from transformers.utils import logging as hf_logging
+
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    if _looks_like_path(spec) and not Path(spec).is_dir():
+        raise ModelError(f"model folder {spec!r} does not exist")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # load reports go to the manifest, not the terminal
+    try:
+        model = AutoModel.from_pretrained(spec, revision=revision, trust_remote_code=trust_remote_code)
+        processor = AutoProcessor.from_pretrained(spec, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelError(f"cannot load model {spec!r}: {_first_line(error)}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    for method in ("get_image_features", "get_text_features"):
+        if not hasattr(model, method):
+            raise ModelError(
+                f"model {spec!r} ({type(model).__name__}) has no {method}: "
+                "clipaudit needs a dual encoder with image and text towers (CLIP, SigLIP, ...)"
+            )
+    weights_sha256 = _state_dict_sha256(model)
+    model = model.to(device=device, dtype=DTYPES[dtype]).eval()
+    info = ModelInfo(
+        spec=spec,
+        name=getattr(model.config, "_name_or_path", spec) or spec,
+        revision=getattr(model.config, "_commit_hash", None),
+        weights_sha256=weights_sha256,
+        preprocessing_sha256=_processor_sha256(processor),
+        tokenizer_sha256=_tokenizer_sha256(processor),
+        architecture=type(model).__name__,
+        activation="sigmoid" if getattr(model, "logit_bias", None) is not None else "softmax",
+        logit_scale=float(model.logit_scale.detach().float().exp().item()),
+        logit_bias=_logit_bias(model),
+        max_text_tokens=_max_text_tokens(model, processor),
+        device=device,
+        dtype=dtype,
+    )
+    return HFZeroShotModel(model, processor, info)
+
+
+def _pooled(features) -> torch.Tensor:
+    """transformers 5 returns an output object whose pooler_output is the projection; 4.x a tensor."""
+    return features if isinstance(features, torch.Tensor) else features.pooler_output
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or Path(spec).exists() or spec.count("/") > 1
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def _state_dict_sha256(model) -> str:
+    """Hash the weights as loaded, so a changed checkpoint never reuses a stale cache entry."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _processor_sha256(processor) -> str:
+    image_processor = getattr(processor, "image_processor", processor)
+    settings = json.loads(image_processor.to_json_string())
+    settings.pop("processor_class", None)
+    settings["class"] = type(image_processor).__name__.removesuffix("Pil").removesuffix("Fast")
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def _tokenizer_sha256(processor) -> str:
+    tokenizer = getattr(processor, "tokenizer", processor)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    description = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(description.encode()).hexdigest()
+
+
+def _logit_bias(model) -> float:
+    bias = getattr(model, "logit_bias", None)
+    return 0.0 if bias is None else float(bias.detach().float().reshape(-1)[0].item())
+
+
+def _max_text_tokens(model, processor) -> int:
+    text_config = getattr(model.config, "text_config", model.config)
+    positions = getattr(text_config, "max_position_embeddings", None)
+    tokenizer_limit = getattr(getattr(processor, "tokenizer", None), "model_max_length", None)
+    limits = [value for value in (positions, tokenizer_limit) if isinstance(value, int) and value < 100_000]
+    if not limits:
+        raise ModelError("cannot tell the model's text context length from its config")
+    return min(limits)
+

@@ -1,0 +1,86 @@
+"""`clipaudit stats`: results again from a predictions file alone (no model, no images, no torch).
+
+An auditor re-analyses with another alpha, min-n or confidence level. When the predictions come
+from a clipaudit audit, the audit's results.json beside them supplies the model and dataset part
+of the manifest; otherwise the manifest says the predictions file is the source.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from clipaudit.errors import DataError
+from clipaudit.predictions import read_predictions
+from clipaudit.results import build_results
+from clipaudit.taxonomy import Taxonomy
+
+CARRIED_OVER = ("model", "dataset", "device", "dtype", "seed", "batch_size")
+
+
+def recompute_statistics(predictions_path: Path, *, taxonomy: Taxonomy, settings) -> dict:
+    started = time.perf_counter()
+    predictions_path = Path(predictions_path)
+    predictions = read_predictions(predictions_path)
+    check_predictions_match_taxonomy(predictions, taxonomy, source=predictions_path)
+    manifest = _manifest_from_audit(predictions_path) or _manifest_from_file(predictions_path, predictions)
+    manifest["seed"] = settings.seed
+    manifest["recomputed_from"] = str(predictions_path)
+    return build_results(predictions, taxonomy, manifest=manifest, settings=settings, timings={}, started=started)
+
+
+def check_predictions_match_taxonomy(predictions: pd.DataFrame, taxonomy: Taxonomy, *, source: Path) -> None:
+    """Every probe present, every prediction a class of its probe, one score per class."""
+    present = set(predictions["probe"].unique())
+    for probe in taxonomy.probes:
+        if probe.id not in present:
+            raise DataError(
+                f"{source}: probe {probe.id!r} of taxonomy {taxonomy.name!r} has no predictions "
+                f"(probes in the file: {', '.join(sorted(map(str, present))) or 'none'})"
+            )
+        rows = predictions[predictions["probe"] == probe.id]
+        unknown = sorted(set(rows["prediction"].dropna()) - set(probe.class_ids()))
+        if unknown:
+            raise DataError(
+                f"{source}: probe {probe.id!r} predicts {unknown[0]!r}, which is not one of its classes "
+                f"({', '.join(probe.class_ids())}); was it made with another taxonomy?"
+            )
+        lengths = set(rows["scores"].map(len))
+        if lengths != {len(probe.classes)}:
+            raise DataError(
+                f"{source}: probe {probe.id!r} has {len(probe.classes)} classes but its scores hold "
+                f"{', '.join(map(str, sorted(lengths)))} values per row"
+            )
+
+
+def _manifest_from_audit(predictions_path: Path) -> dict | None:
+    results_path = predictions_path.with_name("results.json")
+    if not results_path.is_file():
+        return None
+    try:
+        earlier = json.loads(results_path.read_text(encoding="utf-8"))["manifest"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return {key: earlier[key] for key in CARRIED_OVER if key in earlier}
+
+
+def _manifest_from_file(predictions_path: Path, predictions: pd.DataFrame) -> dict:
+    digest = hashlib.sha256(predictions_path.read_bytes()).hexdigest()
+    attributes = [c for c in predictions.columns if c not in ("probe", "image_id", "target", "prediction", "scores")]
+    return {
+        "model": {"id": "unknown (statistics recomputed from a predictions file)"},
+        "dataset": {
+            "spec": f"predictions:{predictions_path}",
+            "fingerprint": digest,
+            "n_images": int(predictions["image_id"].nunique()),
+            "n_used": int(predictions["image_id"].nunique()),
+            "n_skipped": 0,
+            "skipped_images": [],
+            "attributes": attributes,
+        },
+        "device": "none",
+        "dtype": "none",
+    }

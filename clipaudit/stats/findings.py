@@ -1,0 +1,139 @@
+"""Findings: one plain sentence for each significant pairwise comparison.
+
+A finding is a group whose pairwise test against the reference (see
+``engine.resolve_reference``) is significant: its adjusted p-value is below ``alpha``
+*and* its difference from the reference is at least ``min_effect`` in absolute value.
+Findings go both ways and say which way is worse: for ``accuracy`` a lower value is
+worse, for harm rates a higher one. Small groups are never findings (they are not
+tested); they are flagged ``small`` in the groups with their minimum detectable difference.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from clipaudit.stats.intervals import interval
+from clipaudit.stats.multiple import CORRECTION_LABELS
+
+if TYPE_CHECKING:
+    from clipaudit.stats.engine import GroupCounts, ProbeSpec, StatsSettings
+
+ACCURACY = "accuracy"
+HARM_RATE = "harm_rate"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A significant difference between one group and its reference.
+
+    ``ci_low``/``ci_high`` bound the group's rate; ``difference_ci_low``/``difference_ci_high``
+    bound ``value - reference_value``. ``worse`` says whether the group is worse off
+    than the reference (lower accuracy, higher harm rate).
+    """
+
+    probe: str
+    slice: str
+    group: str
+    metric: str
+    value: float
+    reference_value: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    significant: bool
+    text: str
+    reference: str = "overall"
+    difference_ci_low: float | None = None
+    difference_ci_high: float | None = None
+    test: str | None = None
+    worse: bool | None = None
+    n: int | None = None
+    alpha: float | None = None
+    min_effect: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def format_percent(value: float) -> str:
+    """``0.1437`` -> ``'14.4%'``."""
+    return f"{100.0 * value:.1f}%"
+
+
+def format_p(p_value: float) -> str:
+    """``'p < 0.001'`` below 0.001, else ``'p = 0.012'`` (three significant digits)."""
+    if p_value < 0.001:
+        return "p < 0.001"
+    return f"p = {p_value:.3g}"
+
+
+def describe_outcome(metric: str, probe_id: str) -> str:
+    """What a success means for ``metric``, as a verb phrase."""
+    if metric == ACCURACY:
+        return f"were classified correctly by probe {probe_id}"
+    if metric == HARM_RATE:
+        return "were put in a class with a harm category"
+    return f"were put in a {metric.removesuffix('_rate')} class"
+
+
+def describe_reference(reference: str, reference_label: str | None = None) -> str:
+    """``'overall'``, ``'in the rest of the population'`` or ``'for White'``."""
+    if reference == "overall":
+        return "overall"
+    if reference == "rest":
+        return "in the rest of the population"
+    return f"for {reference_label or reference}"
+
+
+def finding_text(*, group: str, metric: str, probe_id: str, value: float, ci_low: float, ci_high: float,
+                 reference_value: float, confidence: float, p_adjusted: float, correction: str,
+                 reference: str = "overall", difference_ci: tuple[float, float] | None = None,
+                 worse: bool | None = None) -> str:
+    """One sentence, e.g. 'Images labelled Black were put in a non_human class in 14.4% of
+    cases (95% CI 12.6–16.4%) against 4.9% overall: +9.5 points (95% CI +7.6 to +11.5),
+    worse (Holm-adjusted p < 0.001).'"""
+    difference_points = 100.0 * (value - reference_value)
+    interval_text = ""
+    if difference_ci is not None:
+        interval_text = (f" ({100.0 * confidence:g}% CI {100.0 * difference_ci[0]:+.1f} "
+                         f"to {100.0 * difference_ci[1]:+.1f})")
+    verdict = "" if worse is None else (", worse" if worse else ", better")
+    return (f"Images labelled {group} {describe_outcome(metric, probe_id)} in {format_percent(value)} of cases "
+            f"({100.0 * confidence:g}% CI {100.0 * ci_low:.1f}\u2013{format_percent(ci_high)}) "
+            f"against {format_percent(reference_value)} {describe_reference(reference)}: "
+            f"{difference_points:+.1f} points{interval_text}{verdict} "
+            f"({CORRECTION_LABELS.get(correction, correction + '-adjusted')} {format_p(p_adjusted)}).")
+
+
+def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, GroupCounts, dict[str, Any]]],
+                   *, settings: StatsSettings) -> list[Finding]:
+    """Findings for ``(probe, slice id, metric, counts, comparison entry)`` tuples.
+
+    Sorted by severity: adjusted p-value, then decreasing absolute difference, then
+    probe, slice, metric and group so the order is deterministic.
+    """
+    findings = []
+    for probe, slice_id, metric, counts, comparison in significant:
+        n, successes = int(comparison["n"]), int(comparison["successes"])
+        bounds = interval(successes, n, method=settings.interval, confidence=settings.confidence)
+        value, ci_low, ci_high = successes / n, float(bounds.low), float(bounds.high)
+        reference = str(comparison["reference"])
+        difference_ci = (float(comparison["difference_ci_low"]), float(comparison["difference_ci_high"]))
+        text = finding_text(group=comparison["group"], metric=metric, probe_id=probe.id, value=value,
+                            ci_low=ci_low, ci_high=ci_high, reference_value=comparison["reference_value"],
+                            confidence=settings.confidence, p_adjusted=comparison["p_adjusted"],
+                            correction=settings.correction, reference=reference, difference_ci=difference_ci,
+                            worse=bool(comparison["worse"]))
+        findings.append(Finding(probe=probe.id, slice=slice_id, group=comparison["group"], metric=metric,
+                                value=value, reference_value=float(comparison["reference_value"]),
+                                difference=float(comparison["difference"]), ci_low=ci_low, ci_high=ci_high,
+                                p_value=float(comparison["p_value"]), p_adjusted=float(comparison["p_adjusted"]),
+                                significant=bool(comparison["significant"]), text=text, reference=reference,
+                                difference_ci_low=difference_ci[0], difference_ci_high=difference_ci[1],
+                                test=comparison["test"], worse=bool(comparison["worse"]), n=n,
+                                alpha=float(settings.alpha), min_effect=float(settings.min_effect)))
+    findings.sort(key=lambda f: (f.p_adjusted, -abs(f.difference), f.probe, f.slice, f.metric, f.group))
+    return findings

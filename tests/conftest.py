@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny CLIP checkpoint built offline and a small labelled image folder.
+
+The checkpoint is built from a `CLIPConfig` with a tokenizer trained locally, saved with
+`save_pretrained` and loaded back through the same code path a real checkpoint takes.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    from clipaudit.demo.tiny_clip import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip", seed=1)
+
+
+@pytest.fixture(scope="session")
+def face_folder(tmp_path_factory) -> Path:
+    """A csv: dataset of 84 synthetic faces (2 per race x gender x 3 ages), with labels.csv."""
+    from clipaudit.demo.faces import render_face
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("faces")
+    (root / "img").mkdir()
+    rng = np.random.default_rng(0)
+    lines = ["file,race,gender,age"]
+    races = ["East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino_Hispanic", "Southeast Asian"]
+    index = 0
+    for race in races:
+        for gender in ["Male", "Female"]:
+            for age in ["3-9", "20-29", "60-69"]:
+                for _ in range(2):
+                    name = f"img/{index:04d}.jpg"
+                    render_face(race, gender, age, rng=rng).save(root / name, quality=90)
+                    lines.append(f"{name},{race},{gender},{age}")
+                    index += 1
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture()
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
