@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from clipaudit.errors import ClipauditError, DataError, TaxonomyError
-from clipaudit.results import build_results, write_outputs
+from clipaudit.results import build_results
 from clipaudit.taxonomy import Taxonomy, check_against_dataset, check_against_model, load_taxonomy
 
 SKIPPED_IMAGES_LISTED = 100
@@ -50,32 +50,34 @@ class AuditRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run_audit(
-    *,
-    taxonomy: str | Path | Taxonomy,
-    data: str,
-    model: str,
-    options: AuditOptions = AuditOptions(),
-    stats_settings=None,
-) -> AuditRun:
-    """Load everything, check it fits together, encode (or read the cache), score, compute statistics."""
+@dataclass
+class AuditInputs:
+    """A dataset and a model, loaded and checked against the taxonomies they will answer."""
+
+    dataset: object
+    model: object
+    cache_dir: Path
+    timings: dict[str, float]
+
+    @property
+    def model_manifest(self) -> dict:
+        manifest = asdict(self.model.info)
+        manifest["id"] = manifest.pop("name")
+        return manifest
+
+
+def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: AuditOptions) -> AuditInputs:
+    """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
     from clipaudit.cache import default_cache_dir
     from clipaudit.data import load_dataset
-    from clipaudit.embed import embed_images, embed_texts
     from clipaudit.models import load_model
-    from clipaudit.score import predictions_frame, taxonomy_prompts
-    from clipaudit.stats import StatsSettings
 
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
-    stats_settings = stats_settings or StatsSettings(seed=options.seed)
-    if not isinstance(taxonomy, Taxonomy):
-        taxonomy = load_taxonomy(taxonomy)
     dataset = load_dataset(data, cache_dir=cache_dir)
-    _check_taxonomy_fits_dataset(taxonomy, dataset)
-    timings["load_data_s"] = time.perf_counter() - started
-
+    for taxonomy in taxonomies:
+        _check_taxonomy_fits_dataset(taxonomy, dataset)
+    timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
     zero_shot_model = load_model(
@@ -85,33 +87,64 @@ def run_audit(
         cache_dir=cache_dir,
         trust_remote_code=options.trust_remote_code,
     )
-    _check_taxonomy_fits_model(taxonomy, zero_shot_model)
+    for taxonomy in taxonomies:
+        _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
+    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings)
+
+
+def encode_images(inputs: AuditInputs, options: AuditOptions):
+    """Image embeddings from the cache or the model; at least one image must be readable."""
+    from clipaudit.embed import embed_images
 
     images = embed_images(
-        zero_shot_model,
-        dataset,
-        cache_dir=cache_dir,
+        inputs.model,
+        inputs.dataset,
+        cache_dir=inputs.cache_dir,
         batch_size=options.batch_size,
         num_workers=options.num_workers,
         skip_bad_images=options.skip_bad_images,
         progress=options.progress,
     )
-    timings["embed_images_s"] = images.seconds
     if len(images.rows) == 0:
-        raise DataError(f"{data}: no image could be read, nothing to audit")
+        raise DataError(f"{inputs.dataset.spec}: no image could be read, nothing to audit")
+    return images
+
+
+def run_audit(
+    *,
+    taxonomy: str | Path | Taxonomy,
+    data: str,
+    model: str,
+    options: AuditOptions = AuditOptions(),
+    stats_settings=None,
+) -> AuditRun:
+    """Load everything, check it fits together, encode (or read the cache), score, compute statistics."""
+    from clipaudit.embed import embed_texts
+    from clipaudit.score import predictions_frame, taxonomy_prompts
+    from clipaudit.stats import StatsSettings
+
+    started = time.perf_counter()
+    stats_settings = stats_settings or StatsSettings(seed=options.seed)
+    if not isinstance(taxonomy, Taxonomy):
+        taxonomy = load_taxonomy(taxonomy)
+    inputs = load_inputs(taxonomies=[taxonomy], data=data, model=model, options=options)
+    timings = dict(inputs.timings)
+    images = encode_images(inputs, options)
+    timings["embed_images_s"] = images.seconds
 
     mark = time.perf_counter()
-    text_embeddings = embed_texts(zero_shot_model, taxonomy_prompts(taxonomy), cache_dir=cache_dir)
+    text_embeddings = embed_texts(inputs.model, taxonomy_prompts(taxonomy), cache_dir=inputs.cache_dir)
     timings["embed_texts_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
+    dataset = inputs.dataset
     attributes = dataset.frame.iloc[images.rows][["image_id", *dataset.attributes]]
-    predictions = predictions_frame(taxonomy, attributes, images.embeddings, text_embeddings, zero_shot_model.info)
+    predictions = predictions_frame(taxonomy, attributes, images.embeddings, text_embeddings, inputs.model.info)
     timings["score_s"] = time.perf_counter() - mark
 
     manifest = {
-        "model": _model_manifest(zero_shot_model.info),
+        "model": inputs.model_manifest,
         "dataset": {
             "spec": data,
             "fingerprint": dataset.fingerprint,
@@ -124,12 +157,12 @@ def run_audit(
             ],
             "attributes": list(dataset.attributes),
         },
-        "device": zero_shot_model.info.device,
-        "dtype": zero_shot_model.info.dtype,
+        "device": inputs.model.info.device,
+        "dtype": inputs.model.info.dtype,
         "seed": options.seed,
         "batch_size": options.batch_size,
         "image_embeddings_from_cache": images.from_cache,
-        "cache_dir": str(cache_dir),
+        "cache_dir": str(inputs.cache_dir),
     }
     results = build_results(predictions, taxonomy, manifest=manifest, settings=stats_settings, timings=timings, started=started)
     return AuditRun(results=results, predictions=predictions, timings=timings)
@@ -158,12 +191,6 @@ def _check_taxonomy_fits_model(taxonomy: Taxonomy, model) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise TaxonomyError(f"{problems[0]}{more}")
-
-
-def _model_manifest(info) -> dict:
-    manifest = asdict(info)
-    manifest["id"] = manifest.pop("name")
-    return manifest
 
 
 def _seed_everything(seed: int) -> None:

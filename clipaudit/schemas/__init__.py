@@ -10,7 +10,7 @@ import jsonschema
 
 from clipaudit.errors import ClipauditError
 
-__all__ = ["load_schema", "validate_results"]
+__all__ = ["load_schema", "validate_document", "validate_results"]
 
 
 @lru_cache(maxsize=None)
@@ -34,8 +34,12 @@ def validate_results(doc: dict[str, Any]) -> None:
     Raises :class:`~clipaudit.errors.ClipauditError` naming the path of the most
     relevant violation, e.g. ``results.json: $.probes[0].slices[1].id: 3 is not of type 'string'``.
     """
-    schema = load_schema("results")
-    validator = jsonschema.Draft202012Validator(schema)
+    validate_document(doc, "results")
+
+
+def validate_document(doc: dict[str, Any], name: str) -> None:
+    """Check ``doc`` against ``<name>.schema.json``; ClipauditError names ``<name>.json`` and the path."""
+    validator = jsonschema.Draft202012Validator(load_schema(name))
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
-        raise ClipauditError(f"results.json: {error.json_path}: {error.message}")
+        raise ClipauditError(f"{name}.json: {error.json_path}: {error.message}")

@@ -1,0 +1,1 @@
+"""Shipped sweep specs: variants generated as combinations for `clipaudit sweep --spec NAME`."""
