@@ -48,3 +48,31 @@ def face_folder(tmp_path_factory) -> Path:
 @pytest.fixture()
 def cache_dir(tmp_path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_dir(tmp_path_factory) -> Path:
+    """A tiny SigLIP (sigmoid scoring with a learnt bias) with a non-zero bias, saved like a real one."""
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
+
+    from clipaudit.demo.tiny_clip import BASE_CORPUS, train_tokenizer
+
+    tokenizer = train_tokenizer([BASE_CORPUS], vocab_size=512)
+    tokenizer.model_max_length = 16
+    config = SiglipConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, max_position_embeddings=16, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+    )
+    torch.manual_seed(3)
+    model = SiglipModel(config).eval()
+    with torch.no_grad():
+        model.logit_bias.fill_(-2.5)
+        model.logit_scale.fill_(2.0)
+    folder = tmp_path_factory.mktemp("models") / "tiny-siglip"
+    model.save_pretrained(folder)
+    SiglipProcessor(image_processor=SiglipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer).save_pretrained(folder)
+    return folder

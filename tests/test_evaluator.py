@@ -10,7 +10,7 @@ from clipaudit.data import load_dataset
 from clipaudit.embed import embed_images, embed_texts, image_cache_path
 from clipaudit.errors import DataError, ModelError
 from clipaudit.models import load_model
-from clipaudit.score import class_embeddings, predictions_frame
+from clipaudit.score import class_embeddings, predictions_frame, taxonomy_prompts
 from clipaudit.taxonomy import load_taxonomy
 
 TAXONOMY = """
@@ -152,3 +152,36 @@ def test_cuda_without_a_gpu_is_refused(tiny_clip_dir, cache_dir):
         pytest.skip("this machine has a GPU")
     with pytest.raises(ModelError, match="no CUDA GPU"):
         load_model(str(tiny_clip_dir), device="cuda", cache_dir=cache_dir)
+
+
+def test_decoding_in_dataloader_workers_gives_the_same_embeddings(model, face_folder, tmp_path):
+    dataset = load_dataset(f"csv:{face_folder / 'labels.csv'}", cache_dir=tmp_path / "a")
+    in_process = embed_images(model, dataset, cache_dir=tmp_path / "a", num_workers=0, batch_size=32, progress=False)
+    in_workers = embed_images(model, dataset, cache_dir=tmp_path / "b", num_workers=2, batch_size=32, progress=False)
+    np.testing.assert_array_equal(in_process.rows, in_workers.rows)
+    np.testing.assert_allclose(in_process.embeddings, in_workers.embeddings, atol=1e-6)
+
+
+def test_siglip_models_keep_their_bias_and_sigmoid(tiny_siglip_dir, face_folder, cache_dir, taxonomy):
+    from PIL import Image
+    from transformers import AutoModel, AutoProcessor
+
+    siglip = load_model(str(tiny_siglip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
+    assert siglip.info.activation == "sigmoid"
+    assert siglip.info.logit_bias == pytest.approx(-2.5)
+    dataset = load_dataset(f"csv:{face_folder / 'labels.csv'}", cache_dir=cache_dir)
+    images = embed_images(siglip, dataset, cache_dir=cache_dir, progress=False)
+    probe = taxonomy.probe("denigration")
+    prompts = [taxonomy.prompts_for(probe, c)[0] for c in probe.classes]
+    texts = embed_texts(siglip, taxonomy_prompts(taxonomy), cache_dir=cache_dir)
+    attributes = dataset.frame.iloc[images.rows][["image_id", *dataset.attributes]]
+    predictions = predictions_frame(taxonomy, attributes, images.embeddings, texts, siglip.info)
+    ours = np.stack(predictions[predictions["probe"] == "denigration"]["scores"].to_numpy()[:6])
+
+    reference = AutoModel.from_pretrained(tiny_siglip_dir).eval()
+    processor = AutoProcessor.from_pretrained(tiny_siglip_dir)
+    pictures = [Image.open(face_folder / image_id).convert("RGB") for image_id in dataset.frame["image_id"][:6]]
+    inputs = processor(text=prompts, images=pictures, return_tensors="pt", padding="max_length", max_length=16)
+    with torch.no_grad():
+        expected = reference(**inputs).logits_per_image.numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-5, rtol=0)
