@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fairface:DIR, hf:NAME[:CONFIG]:SPLIT, utkface:DIR, csv:FILE or synthetic[:N]")
     audit.add_argument("--model", required=True, metavar="SPEC", help="transformers model id or folder, or 'demo'")
     audit.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    audit.add_argument("--baseline", type=Path, metavar="DIR",
+                       help="an earlier audit's output folder: check this audit against it as `compare` does "
+                            "(outputs also in --out; exit 1 on a regression)")
+    audit.add_argument("--thresholds", type=Path, metavar="FILE",
+                       help="rules for --baseline (YAML, see docs/compare.md; default: no significant worsening)")
     _add_run_options(audit)
     _add_stats_options(audit)
     audit.set_defaults(command=_cmd_audit)
@@ -63,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output folder (default: ./clipaudit-demo)")
     demo.add_argument("--images", type=int, default=None, metavar="N",
                       help="number of synthetic images (default: the demo's standard set)")
+    demo.add_argument("--retrain", action="store_true",
+                      help="train the demo model again into the cache (minutes on a CPU) and audit that copy "
+                           "instead of the shipped one")
     _add_run_options(demo)
     _add_stats_options(demo)
     demo.set_defaults(command=_cmd_demo)
@@ -74,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (default: ~/.cache/clipaudit)")
     validate.set_defaults(command=_cmd_validate)
 
+    sweep = commands.add_parser("sweep", help="taxonomy sensitivity study: every variant on the same images")
+    sweep.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
+                       help="taxonomy whose base and variants are swept (repeat for several)")
+    sweep.add_argument("--data", required=True, metavar="SPEC", help="dataset SPEC, as for audit")
+    sweep.add_argument("--model", required=True, metavar="SPEC", help="model SPEC, as for audit")
+    sweep.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    sweep.add_argument("--spec", metavar="FILE",
+                       help="sweep spec YAML (or shipped name, e.g. harm_wording) generating more variants: "
+                            "template sets x class sets x synonyms")
+    _add_run_options(sweep)
+    _add_stats_options(sweep)
+    sweep.set_defaults(command=_cmd_sweep)
+
     stats = commands.add_parser("stats", help="statistics and report again from a predictions file (no model)")
     stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet")
     stats.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
@@ -82,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--seed", type=int, default=0, help="seed for permutation tests (default 0)")
     _add_stats_options(stats)
     stats.set_defaults(command=_cmd_stats)
+
+    compare = commands.add_parser("compare", help="check a candidate audit against a baseline audit "
+                                                  "(exit 1 when a group got worse beyond the thresholds)")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE_DIR", help="the baseline audit's output folder")
+    compare.add_argument("candidate", type=Path, metavar="CANDIDATE_DIR", help="the candidate audit's output folder")
+    compare.add_argument("--out", required=True, type=Path, metavar="DIR",
+                         help="folder for compare.json, compare.md, compare.html and junit.xml")
+    compare.add_argument("--thresholds", type=Path, metavar="FILE",
+                         help="rules (YAML, see docs/compare.md; default: no significant worsening of any group)")
+    compare.add_argument("--min-n", type=int, default=30, metavar="N",
+                         help="groups smaller than this are reported but never fail (default 30)")
+    compare.add_argument("--alpha", type=float, default=0.05,
+                         help="significance level after Holm's correction (default 0.05)")
+    compare.add_argument("--confidence", type=float, default=0.95,
+                         help="confidence level of the intervals for each change (default 0.95)")
+    compare.set_defaults(command=_cmd_compare)
     return parser
 
 
@@ -104,15 +141,40 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _add_stats_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-n", type=int, default=30, metavar="N",
                         help="groups smaller than this are flagged and left out of tests (default 30)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level (default 0.05)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level after the multiple-testing correction (default 0.05)")
     parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence level (default 0.95)")
+    parser.add_argument("--interval", choices=["wilson", "clopper-pearson", "jeffreys"], default="wilson",
+                        help="interval for each group's rate (default wilson)")
+    parser.add_argument("--correction", choices=["holm", "bh"], default="holm",
+                        help="multiple-testing correction over every test in the audit: holm (family-wise "
+                             "error rate, default) or bh (Benjamini-Hochberg false discovery rate)")
+    parser.add_argument("--min-effect", type=float, default=0.02, metavar="D",
+                        help="smallest difference that counts as significant, on the rate scale "
+                             "(default 0.02 = 2 percentage points)")
+    parser.add_argument("--reference", default=None, metavar="REF",
+                        help="what each group is compared with: overall (default), rest, largest, best, or "
+                             "group:NAME; PROBE=REF sets it for one probe (repeatable, after a default if any)",
+                        action="append")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap resamples for the max-min and min/max intervals (default 1000; 0 for none)")
 
 
 def _stats_settings(arguments: argparse.Namespace):
     from clipaudit.stats import StatsSettings
 
+    # --reference is repeatable: 'REF' sets the default, 'PROBE=REF' one probe's reference.
+    reference, by_probe = "overall", {}
+    for value in getattr(arguments, "reference", None) or ["overall"]:
+        probe_id, separator, probe_reference = value.partition("=")
+        if separator and not probe_id.startswith("group:"):
+            by_probe[probe_id] = probe_reference
+        else:
+            reference = value
     return StatsSettings(
-        confidence=arguments.confidence, min_n=arguments.min_n, alpha=arguments.alpha, seed=arguments.seed
+        confidence=arguments.confidence, min_n=arguments.min_n, alpha=arguments.alpha, seed=arguments.seed,
+        interval=arguments.interval, correction=arguments.correction, min_effect=arguments.min_effect,
+        reference=reference, reference_by_probe=by_probe, bootstrap=arguments.bootstrap,
     )
 
 
@@ -138,6 +200,7 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
 
     _quiet_libraries()
     settings = _stats_settings(arguments)
+    check = _baseline_check(arguments)  # bad baseline or thresholds: stop before the audit runs
     run = run_audit(
         taxonomy=_taxonomy(arguments.taxonomy),
         data=arguments.data,
@@ -145,9 +208,12 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
         options=_run_options(arguments),
         stats_settings=settings,
     )
+    comparison = check(run.results, run.predictions) if check else None
     written = write_outputs(run.results, run.predictions, arguments.out)
     _say_written(written, run.results)
-    return EXIT_OK
+    if comparison is None:
+        return EXIT_OK
+    return _report_comparison(comparison, arguments.out)
 
 
 def _cmd_demo(arguments: argparse.Namespace) -> int:
@@ -156,10 +222,16 @@ def _cmd_demo(arguments: argparse.Namespace) -> int:
 
     _quiet_libraries()
     data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
+    model = "demo"
+    if arguments.retrain:
+        from clipaudit.cache import default_cache_dir
+        from clipaudit.demo.model import retrain_demo_model
+
+        model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
     run = run_audit(
         taxonomy=_taxonomy(list(DEMO_TAXONOMIES)),
         data=data,
-        model="demo",
+        model=model,
         options=_run_options(arguments),
         stats_settings=_stats_settings(arguments),
     )
@@ -181,6 +253,29 @@ def _cmd_validate(arguments: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_BAD_INPUT
 
 
+def _cmd_sweep(arguments: argparse.Namespace) -> int:
+    from clipaudit.sweep import run_sweep, write_sweep_outputs
+    from clipaudit.sweep_spec import load_sweep_spec
+    from clipaudit.taxonomy import load_taxonomy
+
+    _quiet_libraries()
+    spec = load_sweep_spec(arguments.spec) if arguments.spec else None
+    run = run_sweep(
+        taxonomies=[load_taxonomy(name) for name in arguments.taxonomy],
+        data=arguments.data,
+        model=arguments.model,
+        options=_run_options(arguments),
+        settings=_stats_settings(arguments),
+        spec=spec,
+    )
+    written = write_sweep_outputs(run, arguments.out)
+    findings = run.document["findings"]
+    print(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:", file=sys.stderr)
+    for path in written:
+        print(f"  {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_stats(arguments: argparse.Namespace) -> int:
     from clipaudit.restats import recompute_statistics
     from clipaudit.results import write_outputs
@@ -191,6 +286,51 @@ def _cmd_stats(arguments: argparse.Namespace) -> int:
     written = write_outputs(results, None, arguments.out)
     _say_written(written, results)
     return EXIT_OK
+
+
+def _cmd_compare(arguments: argparse.Namespace) -> int:
+    from clipaudit.compare import CompareSettings, run_compare
+
+    settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
+    comparison = run_compare(arguments.baseline, arguments.candidate, thresholds=arguments.thresholds,
+                             settings=settings)
+    return _report_comparison(comparison, arguments.out)
+
+
+def _baseline_check(arguments: argparse.Namespace):
+    """For `audit --baseline`: load the baseline and thresholds now; return the check to run on the audit."""
+    from clipaudit.compare import CompareSettings, audit_output_from_run, compare_audits, load_audit_output
+    from clipaudit.thresholds import load_thresholds
+
+    if arguments.baseline is None:
+        if arguments.thresholds is not None:
+            raise UsageError("clipaudit audit: --thresholds needs --baseline DIR (see clipaudit audit --help)")
+        return None
+    settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
+    baseline = load_audit_output(arguments.baseline, role="baseline")
+    thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds is not None else None
+
+    def check(results: dict, predictions):
+        candidate = audit_output_from_run(results, predictions, label=str(arguments.out))
+        return compare_audits(baseline, candidate, thresholds, settings=settings)
+
+    return check
+
+
+def _report_comparison(comparison, out: Path) -> int:
+    """Write the comparison's files; one stderr line per violation; exit 1 on any."""
+    from clipaudit.compare import write_comparison
+
+    written = write_comparison(comparison, out)
+    for line in comparison.violation_lines():
+        print(f"clipaudit: regression: {line}", file=sys.stderr)
+    summary = comparison.summary()
+    verdict = "passed" if comparison.passed else "FAILED"
+    print(f"compare {verdict}: {summary['failed']} violation(s), {summary['passed']} check(s) passed, "
+          f"{summary['skipped']} skipped; wrote:", file=sys.stderr)
+    for path in written:
+        print(f"  {path}", file=sys.stderr)
+    return EXIT_OK if comparison.passed else EXIT_REGRESSION
 
 
 def _taxonomy(names: list[str]):

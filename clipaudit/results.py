@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 import clipaudit
+from clipaudit.confusion import confusion_matrix
 from clipaudit.outputs import write_output_files
 from clipaudit.taxonomy import Taxonomy
 
@@ -28,9 +29,14 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
     statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
-    protocol = taxonomy.to_dict()
-    classes_by_probe = {probe["id"]: probe["classes"] for probe in protocol["probes"]}
-    probes = [{**entry, "class_details": classes_by_probe[entry["id"]]} for entry in statistics["probes"]]
+    protocol = {probe["id"]: probe for probe in taxonomy.to_dict()["probes"]}
+    probes = []
+    for entry in statistics["probes"]:
+        probe = {**entry, "class_details": protocol[entry["id"]]["classes"], "templates": protocol[entry["id"]]["templates"]}
+        confusion = confusion_matrix(predictions, taxonomy.probe(entry["id"]))
+        if confusion is not None:
+            probe["confusion"] = confusion
+        probes.append(probe)
     results = {
         "schema_version": SCHEMA_VERSION,
         "manifest": {
@@ -38,7 +44,7 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             **manifest,
-            "taxonomy": {key: value for key, value in protocol.items() if key != "probes"},
+            "taxonomy": {key: value for key, value in taxonomy.to_dict().items() if key != "probes"},
             "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
             "statistics": statistics["statistics"],
         },
@@ -50,12 +56,15 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
 
 
 def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path) -> list[Path]:
-    """Write results.json, predictions.parquet (when given) and report.html, all or nothing."""
+    """Write results.json, predictions.parquet (when given), report.html, summary.md and
+    model-index.yaml, all or nothing; the last three are rendered from ``results`` alone."""
     from clipaudit.predictions import predictions_to_parquet_bytes
-    from clipaudit.report import render_report
+    from clipaudit.report import render_model_index, render_report, render_summary_markdown
 
     files = {"results.json": json.dumps(results, indent=2, ensure_ascii=False).encode("utf-8")}
     if predictions is not None:
         files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
     files["report.html"] = render_report(results).encode("utf-8")
+    files["summary.md"] = render_summary_markdown(results).encode("utf-8")
+    files["model-index.yaml"] = render_model_index(results).encode("utf-8")
     return write_output_files(Path(out_dir), files)

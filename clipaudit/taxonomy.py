@@ -220,6 +220,9 @@ class Taxonomy:
             "sha256": self.sha256,
             "parts": [{"name": name, "path": path, "sha256": sha256} for name, path, sha256 in self.parts],
             "variant": self.variant,
+            "intended_use": self.intended_use,
+            "out_of_scope_use": self.out_of_scope_use,
+            "source": self.source,
             "templates": list(self.templates),
             "probes": [
                 {

@@ -54,7 +54,7 @@ def test_audit_writes_the_three_outputs(taxonomy_file, face_folder, tiny_clip_di
     out = tmp_path / "out"
     code = run_cli(*audit_args(taxonomy_file, f"csv:{face_folder / 'labels.csv'}", tiny_clip_dir, out, cache_dir, "--min-n", "5"))
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["predictions.parquet", "report.html", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model-index.yaml", "predictions.parquet", "report.html", "results.json", "summary.md"]
     results = json.loads((out / "results.json").read_text())
     validate_results(results)
     assert results["schema_version"] == "1.0"
@@ -97,7 +97,7 @@ def test_stats_recomputes_results_from_predictions_alone(taxonomy_file, face_fol
     original = json.loads((out / "results.json").read_text())
     recomputed = json.loads((again / "results.json").read_text())
     validate_results(recomputed)
-    assert sorted(p.name for p in again.iterdir()) == ["report.html", "results.json"]
+    assert sorted(p.name for p in again.iterdir()) == ["model-index.yaml", "report.html", "results.json", "summary.md"]
     # Same predictions, other min-n: same group counts.
     first = original["probes"][1]["slices"][0]["metrics"][0]["groups"]
     second = recomputed["probes"][1]["slices"][0]["metrics"][0]["groups"]

@@ -33,10 +33,14 @@ MIN_N = 30
 SECTION_HEADINGS = [
     "Summary of findings",
     "Model details",
-    "Evaluation data",
-    "Quantitative analyses",
+    "Intended use",
+    "Factors",
     "Metrics",
-    "Caveats",
+    "Evaluation data",
+    "Protocol",
+    "Quantitative analyses",
+    "Ethical considerations",
+    "Caveats and recommendations",
     "Manifest",
 ]
 VOID_ELEMENTS = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
@@ -334,14 +338,17 @@ def test_section_headings_in_model_card_order_findings_first(parsed: ReportParse
     assert section_headings == SECTION_HEADINGS
 
 
-def test_every_finding_is_shown_in_order_and_links_to_its_table(
+def test_every_finding_is_shown_by_severity_and_links_to_its_table(
     results: dict, html: str, parsed: ReportParser
 ) -> None:
     findings_list = _findings_links(html)
-    assert [text for text, _ in findings_list] == [f["text"] for f in results["findings"]]
+    # All three are harms (lower accuracy, higher harm rates): largest difference first.
+    by_severity = sorted(results["findings"], key=lambda finding: -abs(finding["difference"]))
+    assert [text for text, _ in findings_list] == [f["text"] for f in by_severity]
+    assert by_severity[0]["group"] == "Black / Female"
     view = build_report_view(results)
     anchors_by_key = {(t.probe_id, t.slice_id, t.metric): t.anchor for t in view.tables()}
-    for finding, (_, href) in zip(results["findings"], findings_list):
+    for finding, (_, href) in zip(by_severity, findings_list):
         assert href is not None and href.startswith("#")
         assert href[1:] in parsed.ids
         assert href[1:] == anchors_by_key[(finding["probe"], finding["slice"], finding["metric"])]
@@ -392,7 +399,10 @@ def test_no_findings_says_so_with_family_size(results: dict) -> None:
 def test_every_table_has_header_cells_with_scope(html: str) -> None:
     tables = table_fragments(html)
     # one protocol + one overall table per probe, one table per slice x metric
-    assert len(tables) == 2 * 2 + 8
+    assert sum('<table class="classes">' in table for table in tables) == 2
+    assert sum('<table class="rates overall">' in table for table in tables) == 2
+    assert sum('<table class="rates">' in table for table in tables) == 8
+    assert sum('<table class="factors">' in table for table in tables) == 1
     for table in tables:
         parser = parse(table)
         header_cells = parser.tags("th")
@@ -447,7 +457,12 @@ def test_anchors_stay_unique_when_names_slug_alike(results: dict) -> None:
 
 def test_one_accessible_svg_per_slice_and_metric(results: dict, html: str, parsed: ReportParser) -> None:
     svgs = parsed.tags("svg")
-    assert len(svgs) == len(slice_metric_pairs(results)) == 8
+    bar_charts = [svg for svg in svgs if str(svg.get("id")).startswith("chart_")]
+    heatmaps = [svg for svg in svgs if str(svg.get("id")).startswith("heatmap_")]
+    assert len(bar_charts) == len(slice_metric_pairs(results)) == 8
+    # one heatmap per race x gender table: 1 accuracy + 3 denigration rates
+    assert len(heatmaps) == 4
+    assert len(svgs) == 12
     for svg in svgs:
         assert svg.get("role") == "img"
         assert svg.get("aria-label")
@@ -464,7 +479,7 @@ def test_chart_alt_text_uses_the_table_rounding(results: dict, html: str) -> Non
 
 def test_svg_styles_are_scoped_to_their_chart(html: str) -> None:
     for style in re.findall(r"<svg\b.*?<style[^>]*>(.*?)</style>", html, flags=re.S):
-        assert re.match(r"\s*#chart_[a-z0-9-]+ \*\{", style), style
+        assert re.match(r"\s*#(chart|heatmap|confusion)_[a-z0-9-]+ \*\{", style), style
 
 
 def test_svg_embeds_no_doctype_metadata_or_fixed_size(html: str) -> None:

@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from .view import GroupRow, MetricTable, format_confidence, format_interval, format_percent
+from .view import Confusion, GroupRow, MetricTable, format_confidence, format_interval, format_percent
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with all common colour-vision deficiencies.
 OKABE_ITO_BLUE = "#0072B2"
@@ -233,10 +233,137 @@ def _make_inline(svg_document: str, *, alt: str, element_id: str) -> Markup:
     svg = _UNIVERSAL_STYLE_RULE.sub(lambda m: f"{m.group(1)}#{element_id} *{{", svg)
     root = _ROOT_TAG.search(svg)
     assert root is not None  # matplotlib's SVG writer always emits one root element
+    width = re.search(r'\swidth="([0-9.]+)pt"', root.group(0))
     root_attributes = _SIZE_ATTRIBUTE.sub("", root.group(0)[len("<svg"):-1])
     safe_alt = escape(alt, quote=True)
+    # Never wider than drawn, so text keeps the size it was drawn at; narrower screens scale it down.
+    natural_width = f' style="max-width: {width.group(1)}pt"' if width else ""
     new_root = (
         f'<svg id="{escape(element_id, quote=True)}" class="chart" role="img" '
-        f'aria-label="{safe_alt}"{root_attributes}>\n <title>{safe_alt}</title>'
+        f'aria-label="{safe_alt}"{natural_width}{root_attributes}>\n <title>{safe_alt}</title>'
     )
     return Markup(svg[: root.start()] + new_root + svg[root.end():].rstrip() + "\n")
+
+
+# --------------------------------------------------------------------------- heatmaps
+
+# cividis (Nuñez et al. 2018) is perceptually uniform and readable with colour-vision deficiencies.
+HEATMAP_COLORMAP = "cividis"
+EMPTY_CELL = "#FFFFFF"
+
+
+def heatmap_chart(table: MetricTable, *, confidence_level: float) -> Chart | None:
+    """A two-attribute slice (race x gender) as a grid of rates; None for other slices.
+
+    Rows are the first attribute's values, columns the second's, each in first-seen order.
+    Empty intersections are left blank and labelled; small groups are marked with an asterisk.
+    """
+    if len(table.attributes) != 2:
+        return None
+    row_attribute, column_attribute = table.attributes
+    cells: dict[tuple[str, str], GroupRow] = {}
+    for row in table.rows:
+        if row.values and row_attribute in row.values and column_attribute in row.values and row.rate.value is not None:
+            cells[(row.values[row_attribute], row.values[column_attribute])] = row
+    if not cells:
+        return None
+    row_labels = list(dict.fromkeys(key[0] for key in cells))
+    column_labels = list(dict.fromkeys(key[1] for key in cells))
+    for empty in table.empty_groups:
+        parts = empty.split(" / ")
+        if len(parts) == 2:
+            row_labels += [parts[0]] if parts[0] not in row_labels else []
+            column_labels += [parts[1]] if parts[1] not in column_labels else []
+    values = [[_percent(cells[(r, c)].rate.value) if (r, c) in cells else None for c in column_labels] for r in row_labels]
+    annotations = [
+        [
+            f"{format_percent(cells[(r, c)].rate.value)}{'*' if cells[(r, c)].small else ''}\nn={cells[(r, c)].rate.n}"
+            if (r, c) in cells else "no images"
+            for c in column_labels
+        ]
+        for r in row_labels
+    ]
+    described = "; ".join(
+        f"{r} / {c} {format_percent(cells[(r, c)].rate.value)} "
+        f"({format_confidence(confidence_level)} CI {format_interval(cells[(r, c)].rate.ci_low, cells[(r, c)].rate.ci_high)}, "
+        f"n = {cells[(r, c)].rate.n})" if (r, c) in cells else f"{r} / {c} no images"
+        for r in row_labels for c in column_labels
+    )
+    alt = (f"Heatmap of {table.metric_label.lower()} by {row_attribute} (rows) and {column_attribute} (columns) "
+           f"for probe {table.probe_id}: {described}.")
+    with matplotlib.rc_context(_RC):
+        figure = _draw_grid(values, annotations, row_labels, column_labels,
+                            xlabel=column_attribute, ylabel=row_attribute,
+                            colorbar_label=table.metric_label, vmax=100.0, percent=True)
+        svg = _figure_to_svg(figure)
+    return Chart(svg=_make_inline(svg, alt=alt, element_id=f"heatmap_{table.anchor}"), alt=alt)
+
+
+def confusion_chart(confusion: Confusion) -> Chart:
+    """Counts per (target, prediction), coloured by the share of the target's row."""
+    labels = list(confusion.labels)
+    shares = [
+        [100.0 * count / total if (total := confusion.row_total(i)) else None for count in row]
+        for i, row in enumerate(confusion.counts)
+    ]
+    annotations = [[str(count) for count in row] for row in confusion.counts]
+    described = "; ".join(
+        f"{label}: {confusion.counts[i][i]} of {confusion.row_total(i)} correct"
+        + (f" ({format_percent(confusion.counts[i][i] / confusion.row_total(i))})" if confusion.row_total(i) else "")
+        for i, label in enumerate(labels)
+    )
+    alt = (f"Confusion matrix for probe {confusion.probe_id}, rows the dataset label, columns the predicted class, "
+           f"cells the number of images: {described}.")
+    with matplotlib.rc_context(_RC):
+        figure = _draw_grid(shares, annotations, labels, labels, xlabel="predicted class", ylabel="dataset label",
+                            colorbar_label="share of the row", vmax=100.0, percent=True)
+        svg = _figure_to_svg(figure)
+    return Chart(svg=_make_inline(svg, alt=alt, element_id=f"confusion_{confusion.anchor}"), alt=alt)
+
+
+def _draw_grid(
+    values: Sequence[Sequence[float | None]],
+    annotations: Sequence[Sequence[str]],
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    *,
+    xlabel: str,
+    ylabel: str,
+    colorbar_label: str,
+    vmax: float,
+    percent: bool,
+) -> Figure:
+    import numpy as np
+
+    grid = np.ma.masked_invalid(np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float))
+    colormap = matplotlib.colormaps[HEATMAP_COLORMAP].with_extremes(bad=EMPTY_CELL)
+    width = min(11.0, 2.2 + 0.75 * len(column_labels))
+    height = min(11.0, 1.2 + 0.42 * len(row_labels))
+    figure = Figure(figsize=(width, height))
+    axes = figure.subplots()
+    image = axes.imshow(grid, cmap=colormap, vmin=0.0, vmax=vmax, aspect="auto")
+    font_size = 7 if len(column_labels) > 6 else 8
+    for i, row in enumerate(annotations):
+        for j, text in enumerate(row):
+            value = values[i][j]
+            if value is None:
+                color = SMALL_GROUP_EDGE
+            else:
+                red, green, blue, _ = colormap(value / vmax)
+                # Relative luminance (WCAG 2): dark ink on light cells, white on dark ones.
+                color = INK if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "#FFFFFF"
+            axes.text(j, i, text, ha="center", va="center", color=color, fontsize=font_size)
+    axes.set_xticks(range(len(column_labels)), column_labels, rotation=30 if len(column_labels) > 4 else 0,
+                    ha="right" if len(column_labels) > 4 else "center")
+    axes.set_yticks(range(len(row_labels)), row_labels)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.tick_params(length=0)
+    for side in axes.spines:
+        axes.spines[side].set_visible(False)
+    colorbar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+    colorbar.set_label(colorbar_label)
+    if percent:
+        colorbar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=None))
+    figure.tight_layout()
+    return figure

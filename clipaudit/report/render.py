@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from . import view as view_module
-from .plots import Chart, rate_chart
+from .plots import Chart, confusion_chart, heatmap_chart, rate_chart
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_TEMPLATE = "report.html.j2"
@@ -26,6 +26,8 @@ FILTERS = {
     "percent": view_module.format_percent,
     "interval": view_module.format_interval,
     "points": view_module.format_points,
+    "signed_points": view_module.format_signed_points,
+    "signed_interval": view_module.format_signed_interval,
     "ratio": view_module.format_ratio,
     "statistic": view_module.format_statistic,
     "p_value": view_module.format_p_value,
@@ -53,27 +55,35 @@ def _environment() -> Environment:
     return environment
 
 
-def render_report(results: Mapping[str, Any]) -> str:
-    """The HTML of the report for ``results`` (the results.json shape, as a dict)."""
-    report = view_module.build_report_view(results)
+def render_report(results: Mapping[str, Any], *, report_config: Mapping[str, Any] | None = None) -> str:
+    """The HTML of the report for ``results`` (the results.json shape, as a dict).
+
+    ``report_config`` optionally sets ``title``, ``intended_use`` and ``out_of_scope_use``.
+    """
+    report = view_module.build_report_view(results, report_config=report_config)
+    confidence_level = report.statistics.confidence_level
     charts: dict[str, Chart | None] = {
-        table.anchor: rate_chart(
-            table,
-            confidence_level=report.statistics.confidence_level,
-            min_n=report.statistics.min_n,
-        )
+        table.anchor: rate_chart(table, confidence_level=confidence_level, min_n=report.statistics.min_n)
         for table in report.tables()
     }
-    return _environment().get_template(REPORT_TEMPLATE).render(report=report, charts=charts)
+    heatmaps: dict[str, Chart | None] = {
+        table.anchor: heatmap_chart(table, confidence_level=confidence_level) for table in report.tables()
+    }
+    confusions: dict[str, Chart] = {
+        probe.anchor: confusion_chart(probe.confusion) for probe in report.probes if probe.confusion is not None
+    }
+    return _environment().get_template(REPORT_TEMPLATE).render(
+        report=report, charts=charts, heatmaps=heatmaps, confusions=confusions
+    )
 
 
-def write_report(results: Mapping[str, Any], path: Path) -> None:
+def write_report(results: Mapping[str, Any], path: Path, *, report_config: Mapping[str, Any] | None = None) -> None:
     """Write the report to ``path`` atomically: a temp file in the same folder, then a rename.
 
     Readers see the old file or the new one, never half of one; on failure nothing is left.
     """
     path = Path(path)
-    html = render_report(results)
+    html = render_report(results, report_config=report_config)
     descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as temp_file:
