@@ -250,14 +250,28 @@ def test_rows_with_missing_attributes_are_left_out_and_counted() -> None:
     assert results["probes"][0]["overall"]["harm_rate"]["n"] == 1000
 
 
+def all_tests(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every entry of the multiple-testing family, in engine order (omnibus, trend, pairwise per metric)."""
+    tests = []
+    for probe in results["probes"]:
+        for slice_entry in probe["slices"]:
+            for metric in slice_entry["metrics"]:
+                tests += [t for t in (metric["test"], metric["trend"]) if t]
+                tests += [c for c in metric["comparisons"] if c["p_value"] is not None]
+    return tests
+
+
 def test_holm_family_covers_every_test(audit: tuple[pd.DataFrame, dict[str, Any]]) -> None:
     _, results = audit
-    tests = [m["test"] for p in results["probes"] for s in p["slices"] for m in s["metrics"] if m["test"]]
+    tests = all_tests(results)
     expected = multipletests([t["p_value"] for t in tests], method="holm")[1]
     np.testing.assert_allclose([t["p_adjusted"] for t in tests], expected, rtol=0, atol=TOLERANCE)
-    assert all(t["significant"] == (t["p_adjusted"] < 0.05) for t in tests)
-    assert results["statistics"]["family"] == f"all omnibus tests in this audit: {len(tests)} tests"
-    assert results["statistics"]["tests"] == len(tests) == 11
+    omnibus = [m["test"] for p in results["probes"] for s in p["slices"] for m in s["metrics"] if m["test"]]
+    assert all(t["significant"] == (t["p_adjusted"] < 0.05 and t["effect"] >= 0.02) for t in omnibus)
+    statistics = results["statistics"]
+    assert statistics["tests"] == statistics["family_size"] == len(tests)
+    assert statistics["tests_by_kind"]["omnibus"] == len(omnibus) == 11
+    assert f"{len(tests)} tests = 11 omnibus" in statistics["family"]
 
 
 def test_untestable_metric_has_no_test_and_a_note() -> None:
@@ -267,7 +281,9 @@ def test_untestable_metric_has_no_test_and_a_note() -> None:
     entry = metric_entry(results, "denigration", "race", "non_human_rate")
     assert entry["test"] is None and "no successes" in entry["note"]
     assert entry["disparity"]["ratio"] is None and entry["disparity"]["gap"] == 0.0
-    assert results["statistics"]["untested"] == 3 and results["statistics"]["tests"] == 6
+    assert results["statistics"]["untested"] == 3 and results["statistics"]["tests_by_kind"]["omnibus"] == 6
+    assert entry["comparisons"] and all(c["p_value"] is None and "no successes" in c["note"]
+                                        for c in entry["comparisons"])
 
 
 def test_chi_square_or_permutation_per_expected_counts(audit: tuple[pd.DataFrame, dict[str, Any]]) -> None:
@@ -318,6 +334,12 @@ def test_finding_text_format() -> None:
                         correction="holm")
     assert text == ("Images labelled Black were put in a non_human class in 14.4% of cases (95% CI 12.6\u201316.4%) "
                     "against 4.9% overall: +9.5 points (Holm-adjusted p < 0.001).")
+    text = finding_text(group="Black", metric="accuracy", probe_id="gender", value=0.8, ci_low=0.77, ci_high=0.83,
+                        reference_value=0.9, confidence=0.95, p_adjusted=0.0123, correction="bh",
+                        reference="rest", difference_ci=(-0.13, -0.07), worse=True)
+    assert text == ("Images labelled Black were classified correctly by probe gender in 80.0% of cases "
+                    "(95% CI 77.0\u201383.0%) against 90.0% in the rest of the population: -10.0 points "
+                    "(95% CI -13.0 to -7.0), worse (BH-adjusted p = 0.0123).")
     assert format_p(0.012) == "p = 0.012" and format_p(0.0004) == "p < 0.001"
 
 
@@ -340,33 +362,6 @@ def test_missing_column_and_probe_errors_name_them() -> None:
 def test_settings_are_validated_with_the_value(field: str, value: object) -> None:
     with pytest.raises(ClipauditError, match=re.escape(repr(value))):
         StatsSettings(**{field: value})  # type: ignore[arg-type]
-
-
-def test_no_disparity_keeps_the_family_wise_error_rate() -> None:
-    """Simulated audits without disparity: share with any finding <= alpha + 3 SEs."""
-    audits, alpha = 200, 0.05
-    settings = StatsSettings(alpha=alpha, permutation_resamples=200)
-    rng = np.random.default_rng(2024)
-    with_findings = sum(bool(compute_statistics(harm_frame(rng, 1500, {}), [HARM], settings=settings)["findings"])
-                        for _ in range(audits))
-    assert with_findings / audits <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / audits)
-
-
-def test_a_million_rows_with_126_groups_is_fast() -> None:
-    import time
-
-    rng = np.random.default_rng(0)
-    rows = 1_000_000
-    frame = pd.DataFrame({"probe": "denigration", "race": rng.choice(RACES, rows),
-                          "gender": rng.choice(GENDERS, rows), "age": rng.choice(AGES, rows), "target": None,
-                          "prediction": rng.choice(["thief", "gorilla", "man", "woman"], rows,
-                                                   p=[0.01, 0.0005, 0.5, 0.4895])})
-    probe = StubProbe("denigration", "harm", None, HARM.classes,
-                      (("race",), ("gender",), ("age",), ("race", "gender", "age")))
-    start = time.perf_counter()
-    results = compute_statistics(frame, [probe], settings=StatsSettings())
-    assert time.perf_counter() - start < 8.0
-    assert len(metric_entry(results, "denigration", "race x gender x age", "harm_rate")["groups"]) == 126
 
 
 def test_statistics_import_neither_torch_nor_transformers() -> None:

@@ -1,43 +1,83 @@
 """Per-group statistics for clipaudit: rates with intervals, disparities, tests, findings.
 
 Runs from a predictions table alone; imports neither torch nor transformers.
+See docs/statistics.md for what each number is and how it is computed.
 """
+from clipaudit.stats.disparities import (
+    BootstrapSpread,
+    TwoSampleEstimate,
+    bootstrap_spread,
+    katz_ratio,
+    minimum_detectable_difference,
+    newcombe_difference,
+    odds_ratio,
+)
 from clipaudit.stats.engine import (
     Disparity,
     GroupCounts,
     ProbeSpec,
+    Reference,
     StatsSettings,
     compute_statistics,
     disparity,
     gap,
     ratio,
+    resolve_reference,
 )
 from clipaudit.stats.findings import Finding
 from clipaudit.stats.hypothesis_tests import (
+    McNemarTest,
     OmnibusTest,
+    PairwiseTest,
+    TrendTest,
     chi_square_test,
+    cochran_armitage_test,
+    mcnemar_exact,
     omnibus_test,
+    pairwise_test,
     permutation_chi_square_test,
+    trend_test,
 )
 from clipaudit.stats.intervals import ConfidenceInterval, interval
-from clipaudit.stats.multiple import adjust_p_values, holm
+from clipaudit.stats.multiple import adjust_p_values, benjamini_hochberg, holm
+from clipaudit.stats.paired import PairedDifference, paired_difference, paired_difference_from_outcomes
 
 __all__ = [
+    "BootstrapSpread",
     "ConfidenceInterval",
     "Disparity",
     "Finding",
     "GroupCounts",
+    "McNemarTest",
     "OmnibusTest",
+    "PairedDifference",
+    "PairwiseTest",
     "ProbeSpec",
+    "Reference",
     "StatsSettings",
+    "TrendTest",
+    "TwoSampleEstimate",
     "adjust_p_values",
+    "benjamini_hochberg",
+    "bootstrap_spread",
     "chi_square_test",
+    "cochran_armitage_test",
     "compute_statistics",
     "disparity",
     "gap",
     "holm",
     "interval",
+    "katz_ratio",
+    "mcnemar_exact",
+    "minimum_detectable_difference",
+    "newcombe_difference",
+    "odds_ratio",
     "omnibus_test",
+    "paired_difference",
+    "paired_difference_from_outcomes",
+    "pairwise_test",
     "permutation_chi_square_test",
     "ratio",
+    "resolve_reference",
+    "trend_test",
 ]

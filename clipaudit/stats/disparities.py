@@ -28,10 +28,10 @@ Zero-count policy, stated once:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import norm
 
 from clipaudit.stats.intervals import wilson_interval
 
@@ -49,7 +49,7 @@ class TwoSampleEstimate:
 
 
 def _z(confidence: float) -> float:
-    return float(norm.ppf(0.5 + confidence / 2.0))
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def _floats(*arrays: ArrayLike) -> list[FloatArray]:
@@ -130,16 +130,18 @@ def minimum_detectable_difference(n1: ArrayLike, n2: ArrayLike, reference_rate: 
     ``p1 = p2 + d`` (``increase``) or ``p2 - d``. Solves the normal-approximation power
     equation (Fleiss, Levin & Paik 2003, eq. 4.14 without continuity correction)
     ``d = z_{1-alpha/2} sqrt(pbar qbar (1/n1 + 1/n2)) + z_power sqrt(p1 q1 / n1 + p2 q2 / n2)``
-    by fixed-point iteration; capped so that ``p1`` stays in [0, 1]. NaN where
+    by fixed-point iteration from the p = 1/2 solution; capped so that ``p1`` stays in [0, 1]. NaN where
     ``n1`` or ``n2`` is 0.
     """
     n1_arr, n2_arr, p2 = _floats(n1, n2, reference_rate)
-    z_alpha, z_power = float(norm.ppf(1 - alpha / 2)), float(norm.ppf(power))
+    z_alpha, z_power = NormalDist().inv_cdf(1 - alpha / 2), NormalDist().inv_cdf(power)
     sign = 1.0 if increase else -1.0
     room = (1.0 - p2) if increase else p2
-    difference = np.zeros_like(p2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(60):
+        # Start from the worst-case-variance solution (p = 1/2) and iterate down: starting
+        # at 0 would stall at the trivial fixed point when the reference rate is 0 or 1.
+        difference = np.minimum(room, (z_alpha + z_power) * np.sqrt(0.25 * (1 / n1_arr + 1 / n2_arr)))
+        for _ in range(200):
             p1 = np.clip(p2 + sign * difference, 0.0, 1.0)
             pooled = (n1_arr * p1 + n2_arr * p2) / (n1_arr + n2_arr)
             updated = (z_alpha * np.sqrt(pooled * (1 - pooled) * (1 / n1_arr + 1 / n2_arr))

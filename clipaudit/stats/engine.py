@@ -15,9 +15,15 @@ Policies, stated once:
 - Every combination of the observed values of a slice's attributes is a group; a
   group with no rows for a metric is listed in that metric's ``empty_groups`` and has
   no value or interval. A group with ``0 < n < min_n`` is listed with ``small: true``
-  and left out of the disparity measures and of the test.
+  and left out of the disparity measures, the tests and the findings; every group
+  carries ``mdd``, its minimum detectable difference at ``power`` (80%).
 - A table with fewer than two non-small groups, or whose non-small groups have one
-  outcome only, has ``test: null`` and a ``note``; it is not in the Holm family.
+  outcome only, has ``test: null`` and a ``note``; it is not in the family. A pairwise
+  comparison with one outcome only has ``p_value: null`` and a ``note``.
+- The family for the multiple-testing correction is every omnibus, trend and pairwise
+  test of the audit (``statistics.family`` says so, with the counts).
+- What "significant" means, the reference options and every interval: see
+  ``docs/statistics.md``.
 """
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ from typing import Callable, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import beta, norm
+from statistics import NormalDist
+
+from scipy.stats import beta
 
 from clipaudit.errors import ClipauditError
 
@@ -72,7 +74,7 @@ def wilson_interval(successes: NDArray[np.float64], n: NDArray[np.float64],
     ``z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)``. Assumes validated counts;
     ``n == 0`` gives NaN bounds.
     """
-    z = float(norm.ppf(0.5 + confidence / 2.0))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
     z2 = z * z
     with np.errstate(divide="ignore", invalid="ignore"):
         denominator = n + z2
