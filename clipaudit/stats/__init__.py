@@ -1,7 +1,7 @@
 """Per-group statistics for clipaudit: rates with intervals, disparities, tests, findings.
 
 Runs from a predictions table alone; imports neither torch nor transformers.
-See docs/statistics.md for what each number is and how it is computed.
+See the README section "Statistics" for what each number is and how it is computed.
 """
 from clipaudit.stats.disparities import (
     BootstrapSpread,

@@ -23,7 +23,7 @@ Policies, stated once:
 - The family for the multiple-testing correction is every omnibus, trend and pairwise
   test of the audit (``statistics.family`` says so, with the counts).
 - What "significant" means, the reference options and every interval: see
-  ``docs/statistics.md``.
+  the README section "Statistics".
 """
 from __future__ import annotations
 
