@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an earlier audit's output folder: check this audit against it as `compare` does "
                             "(outputs also in --out; exit 1 on a regression)")
     audit.add_argument("--thresholds", type=Path, metavar="FILE",
-                       help="rules for --baseline (YAML, see README "Regression checks"; default: no significant worsening)")
+                       help="rules for --baseline (YAML, see the README's Regression checks; default: no significant worsening)")
     _add_run_options(audit)
     _add_stats_options(audit)
     audit.set_defaults(command=_cmd_audit)
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", required=True, type=Path, metavar="DIR",
                          help="folder for compare.json, compare.md, compare.html and junit.xml")
     compare.add_argument("--thresholds", type=Path, metavar="FILE",
-                         help="rules (YAML, see README "Regression checks"; default: no significant worsening of any group)")
+                         help="rules (YAML, see the README's Regression checks; default: no significant worsening of any group)")
     compare.add_argument("--min-n", type=int, default=30, metavar="N",
                          help="groups smaller than this are reported but never fail (default 30)")
     compare.add_argument("--alpha", type=float, default=0.05,
