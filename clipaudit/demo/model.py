@@ -1,18 +1,43 @@
-"""The demo model: where it lives and how it is made when it is not there yet."""
+"""The demo model: a small CLIP trained on synthetic faces with planted biases, shipped in the package.
+
+``clipaudit demo`` loads the checkpoint in ``clipaudit/demo/assets/`` and trains nothing. The
+folder also holds ``planted.json`` (the biases planted on purpose, see
+:mod:`clipaudit.demo.world`) and ``training.json`` (how the weights were made).
+``clipaudit demo --retrain`` trains a fresh copy into the cache with
+:mod:`clipaudit.demo.train` and audits that one instead.
+"""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from clipaudit.demo.tiny_clip import build_tiny_clip
+# Bump when the demo model's construction changes, so an old retrained copy in a cache is not reused.
+DEMO_MODEL_VERSION = 2
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+PLANTED_FILE = "planted.json"
+TRAINING_FILE = "training.json"
 
-# Bump when the demo model's construction changes, so an old copy in a cache is not reused.
-DEMO_MODEL_VERSION = 1
-DEMO_MODEL_SEED = 0
+
+def demo_model_dir(cache_dir: Path | None = None) -> Path:
+    """The shipped demo checkpoint folder (``cache_dir`` is not needed: nothing is built at run time)."""
+    del cache_dir  # the signature models.load_model calls; the shipped model needs no cache
+    return ASSETS_DIR
 
 
-def demo_model_dir(cache_dir: Path) -> Path:
-    """The demo checkpoint folder, built (deterministically, in seconds) on first use."""
-    folder = Path(cache_dir) / "models" / f"demo-tiny-clip-v{DEMO_MODEL_VERSION}"
-    if not (folder / "config.json").is_file():
-        build_tiny_clip(folder, seed=DEMO_MODEL_SEED)
+def planted_truth(model_dir: Path = ASSETS_DIR) -> list[dict[str, object]]:
+    """The planted disparities recorded next to a demo checkpoint (planted.json)."""
+    return json.loads((Path(model_dir) / PLANTED_FILE).read_text(encoding="utf-8"))
+
+
+def retrained_model_dir(cache_dir: Path) -> Path:
+    """Where ``--retrain`` writes its checkpoint."""
+    return Path(cache_dir) / "models" / f"demo-clip-v{DEMO_MODEL_VERSION}-retrained"
+
+
+def retrain_demo_model(cache_dir: Path, *, progress: bool = True) -> Path:
+    """Train the demo model again (minutes, on the CPU) into the cache and return its folder."""
+    from clipaudit.demo.train import train
+
+    folder = retrained_model_dir(cache_dir)
+    train(folder, cache_dir=Path(cache_dir), progress=progress)
     return folder

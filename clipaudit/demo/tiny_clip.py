@@ -6,7 +6,9 @@ trained locally with `tokenizers` using CLIP's own normalisation and pre-tokenis
 it with `save_pretrained`. It is then loaded back through exactly the code path a real
 checkpoint takes (`AutoModel` / `AutoProcessor`).
 
-The weights are random (seeded): numbers from this model say nothing about any real model.
+`build_tiny_clip` gives random (seeded) weights, for tests: numbers from such a model say
+nothing about any model. The demo model is built by the same code (`new_tiny_clip`) and then
+trained on synthetic faces by :mod:`clipaudit.demo.train`.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class TinyClipConfig:
     patch_size: int = 16
     max_text_tokens: int = 32
     vocab_size: int = 512
+    text_layers: int | None = None  # None: as many as the image tower (num_layers)
 
 
 def train_tokenizer(corpus: Iterable[str], *, vocab_size: int):
@@ -99,10 +102,15 @@ def build_tiny_clip(
     Deterministic for a seed. The folder is written next to its destination and renamed into
     place, so a concurrent reader never sees half a checkpoint.
     """
+    model, processor = new_tiny_clip(seed=seed, config=config, corpus=[BASE_CORPUS, *extra_corpus])
+    return save_checkpoint(model, processor, out_dir)
+
+
+def new_tiny_clip(*, seed: int, config: TinyClipConfig, corpus: Iterable[str]):
+    """A freshly initialised `(CLIPModel, CLIPProcessor)` pair, deterministic for a seed and corpus."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    corpus = [BASE_CORPUS, *extra_corpus]
     tokenizer = train_tokenizer(corpus, vocab_size=config.vocab_size)
     tokenizer.model_max_length = config.max_text_tokens
     model_config = CLIPConfig(
@@ -110,7 +118,7 @@ def build_tiny_clip(
             vocab_size=len(tokenizer),
             hidden_size=config.hidden_size,
             intermediate_size=config.intermediate_size,
-            num_hidden_layers=config.num_layers,
+            num_hidden_layers=config.text_layers or config.num_layers,
             num_attention_heads=config.num_heads,
             max_position_embeddings=config.max_text_tokens,
             bos_token_id=tokenizer.bos_token_id,
@@ -133,20 +141,41 @@ def build_tiny_clip(
         size={"shortest_edge": config.image_size},
         crop_size={"height": config.image_size, "width": config.image_size},
     )
-    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    return model, CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
+
+def save_checkpoint(model, processor, out_dir: Path, *, extra_files: dict[str, str] | None = None,
+                    dtype=None) -> Path:
+    """`save_pretrained` model and processor (plus `extra_files`, name -> text) into `out_dir` atomically.
+
+    ``dtype`` (e.g. ``torch.float16``) stores the weights in that precision; loading casts them
+    back to the precision the caller asks for.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-clip-", dir=out_dir.parent))
     try:
-        model.save_pretrained(staging)
+        to_save = model if dtype is None else _copy_in_dtype(model, dtype)
+        to_save.save_pretrained(staging)
         processor.save_pretrained(staging)
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+        # mkdtemp (and safetensors) create owner-only modes; a checkpoint is for everyone to read.
+        os.chmod(staging, 0o755)
+        for path in staging.iterdir():
+            os.chmod(path, 0o644)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def _copy_in_dtype(model, dtype):
+    import copy
+
+    return copy.deepcopy(model).to(dtype)
 
 
 def _read_json(path: str) -> dict[str, int]:
