@@ -58,6 +58,7 @@ class AuditInputs:
     model: object
     cache_dir: Path
     timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
 
     @property
     def model_manifest(self) -> dict:
@@ -75,8 +76,7 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     dataset = load_dataset(data, cache_dir=cache_dir)
-    for taxonomy in taxonomies:
-        _check_taxonomy_fits_dataset(taxonomy, dataset)
+    warnings = list(dict.fromkeys(w for taxonomy in taxonomies for w in _check_taxonomy_fits_dataset(taxonomy, dataset)))
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
@@ -90,7 +90,7 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
-    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings)
+    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings)
 
 
 def encode_images(inputs: AuditInputs, options: AuditOptions):
@@ -163,18 +163,36 @@ def run_audit(
         "batch_size": options.batch_size,
         "image_embeddings_from_cache": images.from_cache,
         "cache_dir": str(inputs.cache_dir),
+        "warnings": inputs.warnings,
     }
     results = build_results(predictions, taxonomy, manifest=manifest, settings=stats_settings, timings=timings, started=started)
     return AuditRun(results=results, predictions=predictions, timings=timings)
 
 
-def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset) -> None:
+def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset) -> list[str]:
+    """Errors stop the audit; warnings are returned for the manifest and the report's caveats.
+
+    A target value with no class is only a warning in general (those images count as
+    misclassified), but an error where the dataset explains that the attribute does not map
+    onto the vocabulary the taxonomy uses (UTKFace's 5 race groups against FairFace's 7).
+    """
     values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
-    problems = [p for p in check_against_dataset(taxonomy, values) if getattr(p, "severity", "error") == "error"]
-    if problems:
-        note = _dataset_note(dataset, problems[0])
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise TaxonomyError(f"{problems[0]}{note}{more}")
+    problems = check_against_dataset(taxonomy, values)
+    errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
+    if errors:
+        note = _dataset_note(dataset, errors[0])
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise TaxonomyError(f"{errors[0]}{note}{more}")
+    notes = getattr(dataset, "notes", {}) or {}
+    for probe in taxonomy.probes:
+        if probe.target in notes and probe.target in values:
+            unmapped = sorted(values[probe.target] - set(probe.class_ids()))
+            if unmapped:
+                raise TaxonomyError(
+                    f"probe '{probe.id}': dataset {dataset.spec!r} has {probe.target} values "
+                    f"{', '.join(map(repr, unmapped))} that no class of the probe names; {notes[probe.target]}"
+                )
+    return [str(problem) for problem in problems]
 
 
 def _dataset_note(dataset, problem) -> str:

@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         arguments = parser.parse_args(argv)
+        if getattr(arguments, "out", None) is not None:
+            from clipaudit.outputs import check_output_dir
+
+            check_output_dir(arguments.out)
         return arguments.command(arguments)
     except ClipauditError as error:
         print(f"clipaudit: error: {error}", file=sys.stderr)
@@ -200,9 +204,10 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
 
     _quiet_libraries()
     settings = _stats_settings(arguments)
-    check = _baseline_check(arguments)  # bad baseline or thresholds: stop before the audit runs
+    taxonomy = _taxonomy(arguments.taxonomy)
+    check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
     run = run_audit(
-        taxonomy=_taxonomy(arguments.taxonomy),
+        taxonomy=taxonomy,
         data=arguments.data,
         model=arguments.model,
         options=_run_options(arguments),
@@ -212,6 +217,11 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
     written = write_outputs(run.results, run.predictions, arguments.out)
     _say_written(written, run.results)
     if comparison is None:
+        from clipaudit.compare import OUTPUT_NAMES as COMPARE_OUTPUTS
+        from clipaudit.outputs import remove_stale_outputs
+
+        # A reused --out must not keep an earlier run's verdict next to this run's results.
+        remove_stale_outputs(arguments.out, COMPARE_OUTPUTS)
         return EXIT_OK
     return _report_comparison(comparison, arguments.out)
 
@@ -297,7 +307,7 @@ def _cmd_compare(arguments: argparse.Namespace) -> int:
     return _report_comparison(comparison, arguments.out)
 
 
-def _baseline_check(arguments: argparse.Namespace):
+def _baseline_check(arguments: argparse.Namespace, taxonomy):
     """For `audit --baseline`: load the baseline and thresholds now; return the check to run on the audit."""
     from clipaudit.compare import CompareSettings, audit_output_from_run, compare_audits, load_audit_output
     from clipaudit.thresholds import load_thresholds
@@ -309,12 +319,25 @@ def _baseline_check(arguments: argparse.Namespace):
     settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
     baseline = load_audit_output(arguments.baseline, role="baseline")
     thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds is not None else None
+    if thresholds is None:  # the default rules compare every probe: both sides must have the same ones
+        _require_same_probes(set(baseline.probes), set(taxonomy.probe_ids()), baseline=arguments.baseline)
 
     def check(results: dict, predictions):
         candidate = audit_output_from_run(results, predictions, label=str(arguments.out))
         return compare_audits(baseline, candidate, thresholds, settings=settings)
 
     return check
+
+
+def _require_same_probes(baseline_probes: set[str], candidate_probes: set[str], *, baseline: Path) -> None:
+    from clipaudit.compare import CompareError
+
+    for probe_id in sorted(baseline_probes ^ candidate_probes):
+        where, other = ("the baseline", "the candidate taxonomy") if probe_id in baseline_probes else ("the candidate taxonomy", "the baseline")
+        raise CompareError(
+            f"probe {probe_id!r} is in {where} but not in {other} ({baseline}); "
+            "give --thresholds rules for the probes to compare, or audit with the baseline's taxonomy"
+        )
 
 
 def _report_comparison(comparison, out: Path) -> int:
@@ -355,13 +378,17 @@ def _quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
+    for library in ("transformers", "huggingface_hub", "datasets"):
+        logging.getLogger(library).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="transformers")
     try:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
     except ImportError:
         pass
 

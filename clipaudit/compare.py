@@ -875,6 +875,9 @@ def comparison_files(comparison: Comparison) -> dict[str, bytes]:
     }
 
 
+OUTPUT_NAMES = ("compare.json", "compare.md", "compare.html", "junit.xml")
+
+
 def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:
     """Write compare.json, compare.md, compare.html and junit.xml into ``out_dir``, all or nothing."""
     from clipaudit.outputs import write_output_files

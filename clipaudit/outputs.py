@@ -6,12 +6,36 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from clipaudit.errors import ClipauditError
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Fail before any work when `--out` cannot become a folder we can write into.
+
+    Creates nothing: it tries a scratch folder in the nearest existing ancestor.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ClipauditError(f"--out {out_dir}: exists and is not a folder")
+    ancestor = out_dir if out_dir.exists() else out_dir.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ClipauditError(f"--out {out_dir}: {ancestor} is not a folder")
+    try:
+        shutil.rmtree(tempfile.mkdtemp(prefix=".clipaudit-write-check-", dir=ancestor))
+    except OSError as error:
+        raise ClipauditError(f"--out {out_dir}: cannot write there ({error.strerror or error})") from None
+
 
 def write_output_files(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
     """Stage every file next to `out_dir`, then move each into place with an atomic rename."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    except OSError as error:
+        raise ClipauditError(f"--out {out_dir}: cannot write there ({error.strerror or error})") from None
     try:
         for name, data in files.items():
             (staging / name).write_bytes(data)
@@ -21,5 +45,13 @@ def write_output_files(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
             os.replace(staging / name, out_dir / name)
             written.append(out_dir / name)
         return written
+    except OSError as error:
+        raise ClipauditError(f"--out {out_dir}: cannot write there ({error.strerror or error})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
+    """Delete outputs an earlier run left that this run does not write (e.g. an old compare)."""
+    for name in names:
+        (Path(out_dir) / name).unlink(missing_ok=True)

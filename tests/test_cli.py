@@ -191,3 +191,64 @@ def test_python_dash_m_works(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "clipaudit", "--help"], capture_output=True, text=True)
     assert completed.returncode == 0
     assert "audit" in completed.stdout and "demo" in completed.stdout
+
+
+def test_utkface_race_against_fairface_classes_is_refused_with_the_reason(tiny_clip_dir, tmp_path, cache_dir, capsys):
+    from clipaudit.demo.faces import render_face
+    import numpy as np
+
+    folder = tmp_path / "utk"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index, (age, gender, race) in enumerate([(25, 0, 0), (30, 1, 1), (5, 0, 2), (70, 1, 3)] * 2):
+        render_face("White", "Male", "20-29", rng=rng).save(folder / f"{age}_{gender}_{race}_2017010{index:04d}.jpg")
+    out = tmp_path / "out"
+    code = run_cli(*audit_args("fairface_demographics", f"utkface:{folder}", tiny_clip_dir, out, cache_dir))
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1
+    assert "UTKFace has 5 race groups" in error[0] and "'Asian'" in error[0]
+    assert not out.exists()
+
+
+def test_what_the_data_cannot_answer_is_recorded_as_warnings(face_folder, tiny_clip_dir, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    # The face folder holds three age bins only: the other six age classes can never be confirmed.
+    assert run_cli(*audit_args("fairface_demographics", f"csv:{face_folder / 'labels.csv'}", tiny_clip_dir, out, cache_dir)) == 0
+    warnings = json.loads((out / "results.json").read_text())["manifest"]["warnings"]
+    assert any("'0-2' never occurs in column 'age'" in warning for warning in warnings)
+    assert "never occurs in column" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("command", ["audit", "stats", "sweep", "compare"])
+def test_unwritable_out_is_refused_before_any_work(command, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = {
+        "audit": ["audit", "--taxonomy", "clip_denigration", "--data", "synthetic", "--model", "demo", "--out", blocker],
+        "stats": ["stats", tmp_path / "p.parquet", "--taxonomy", "clip_denigration", "--out", blocker],
+        "sweep": ["sweep", "--taxonomy", "clip_denigration", "--data", "synthetic", "--model", "demo", "--out", blocker],
+        "compare": ["compare", tmp_path, tmp_path, "--out", blocker],
+    }[command]
+    assert run_cli(*argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [f"clipaudit: error: --out {blocker}: exists and is not a folder"]
+
+
+def test_audit_without_baseline_removes_an_earlier_verdict(taxonomy_file, face_folder, tiny_clip_dir, tmp_path, cache_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "junit.xml").write_text("<testsuite failures='1'/>")
+    (out / "compare.md").write_text("FAILED")
+    assert run_cli(*audit_args(taxonomy_file, f"csv:{face_folder / 'labels.csv'}", tiny_clip_dir, out, cache_dir)) == 0
+    assert not (out / "junit.xml").exists() and not (out / "compare.md").exists()
+
+
+def test_stats_refuses_a_taxonomy_with_other_prompts_than_the_audit_used(taxonomy_file, face_folder, tiny_clip_dir, tmp_path, cache_dir, capsys):
+    out = tmp_path / "audit"
+    assert run_cli(*audit_args(taxonomy_file, f"csv:{face_folder / 'labels.csv'}", tiny_clip_dir, out, cache_dir)) == 0
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(TAXONOMY.replace("label: man}", "label: guy}"))
+    capsys.readouterr()
+    assert run_cli("stats", out / "predictions.parquet", "--taxonomy", edited, "--out", tmp_path / "again") == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "a photo of a guy." in error[0] and "a photo of a man." in error[0]

@@ -474,3 +474,13 @@ def test_default_synthetic_size_is_balanced() -> None:
     labels = pd.DataFrame(balanced_labels(DEFAULT_COUNT, 0), columns=["race", "gender", "age"])
     cells = labels.groupby(["race", "gender"]).size()
     assert len(cells) == 14 and cells.min() >= 30
+
+
+@pytest.mark.parametrize("outside", ["../x.jpg", "/etc/passwd", "img/../../x.jpg", "C:/x.jpg"])
+def test_csv_paths_outside_the_csv_folder_are_refused(tmp_path, outside):
+    from clipaudit.data import load_dataset
+    from clipaudit.errors import DataError
+
+    (tmp_path / "labels.csv").write_text(f"file,race\nimg/a.jpg,Black\n{outside},White\n")
+    with pytest.raises(DataError, match=r"line 3: file .* is outside the CSV's folder"):
+        load_dataset(f"csv:{tmp_path / 'labels.csv'}")

@@ -7,7 +7,7 @@ be moved or copied as one folder.
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -50,10 +50,22 @@ def read_label_table(
     frame = frame.apply(lambda column: column.str.strip())
     require_complete(frame, source=str(csv_path), row_label="line", first_row=FIRST_DATA_LINE)
     frame["image_id"] = frame["image_id"].str.replace("\\", "/", regex=False)
+    _require_inside_folder(frame["image_id"], csv_path)
     require_unique_ids(frame, source=str(csv_path), row_label="line", first_row=FIRST_DATA_LINE)
     if frame.empty:
         raise DataError(f"{csv_path}: no rows under the header")
     return frame
+
+
+def _require_inside_folder(image_ids: pd.Series, csv_path: Path) -> None:
+    """Image paths stay inside the CSV's folder: image ids are paths relative to the dataset root."""
+    for position, image_id in enumerate(image_ids):
+        parts = PurePosixPath(image_id).parts
+        if PurePosixPath(image_id).is_absolute() or ".." in parts or (parts and ":" in parts[0]):
+            raise DataError(
+                f"{csv_path}: line {position + FIRST_DATA_LINE}: file {image_id!r} is outside the CSV's folder; "
+                "image paths must be relative to the folder that holds the CSV"
+            )
 
 
 def _read_csv_as_text(csv_path: Path) -> pd.DataFrame:

@@ -409,6 +409,7 @@ class ReportView:
     intended_use_from: str = "defaults after the CLIP model card"
     factors: tuple[Factor, ...] = ()
     skipped_images: tuple[str, ...] = ()
+    input_warnings: tuple[str, ...] = ()
     synthetic_data: bool = False
     demo_model: bool = False
     caveats: tuple[str, ...] = ()
@@ -495,6 +496,7 @@ def build_report_view(
         intended_use_from=intended_use_from,
         factors=_build_factors(probes, dataset),
         skipped_images=_skipped_list(dataset),
+        input_warnings=tuple(str(warning) for warning in manifest.get("warnings") or ()),
         synthetic_data=synthetic_data,
         demo_model=demo_model,
         method_notes=_build_method_notes(manifest.get("statistics") or {}, statistics),
@@ -585,6 +587,8 @@ def _build_caveats(view: ReportView) -> tuple[str, ...]:
     for reason, where in untested.items():
         caveats.append(f"{len(where)} slice{'s were' if len(where) != 1 else ' was'} not tested"
                        f"{f' ({reason})' if reason else ''}: {', '.join(where)}.")
+    for warning in view.input_warnings:
+        caveats.append(f"The taxonomy does not fully fit the data: {warning}.")
     if view.n_skipped:
         caveats.append(f"{format_count(view.n_skipped)} image{'s were' if view.n_skipped != 1 else ' was'} "
                        "skipped (unreadable or missing) and are not counted; see Evaluation data.")

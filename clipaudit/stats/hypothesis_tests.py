@@ -296,7 +296,9 @@ def cochran_armitage_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike 
     rates = successes_arr / n_arr
     slope = float(np.sum(n_arr * (score_arr - mean_score) * (rates - pooled))
                   / np.sum(n_arr * (score_arr - mean_score) ** 2))
-    effect = abs(slope) * float(np.ptp(score_arr))
+    # The fitted first-to-last change; with very uneven bin sizes a least-squares line can imply
+    # more than the whole rate scale, which no rate can move, so it is capped at 1.
+    effect = min(abs(slope) * float(np.ptp(score_arr)), 1.0)
     if resamples is None:
         return TrendTest(TREND, float(z), float(2 * norm.sf(abs(z))), slope, effect, int(successes_arr.size))
     if rng is None or isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
