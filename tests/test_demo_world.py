@@ -21,7 +21,7 @@ from clipaudit.demo.world import planted_truth as planted_truth_in_code
 
 HARM_METRICS = {"harm_rate", "crime_rate", "non_human_rate"}
 # Accuracy floors: gender well above chance (1/2), race and age above twice chance (1/7, 1/9).
-# What the shipped model reaches is in docs/demo.md.
+# What the shipped model reaches is in the README's demo section.
 ACCURACY_FLOORS = {"gender": 0.8, "race": 2 / 7, "age": 2 / 9}
 
 

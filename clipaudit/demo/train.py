@@ -51,7 +51,7 @@ DEMO_ARCHITECTURE = TinyClipConfig(
 class TrainConfig:
     """Everything that decides the trained weights (with the code and library versions)."""
 
-    seed: int = 3  # see docs/demo.md: outcomes vary by seed; 3 is the one shipped
+    seed: int = 3  # see the README's demo section: outcomes vary by seed; 3 is the one shipped
     train_images: int = 2520  # 20 balanced rounds of race x gender x age
     data_seed: int = 1  # synthetic:N:1; the demo audits synthetic (seed 0)
     steps: int = 400
