@@ -214,7 +214,9 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
         stats_settings=settings,
     )
     comparison = check(run.results, run.predictions) if check else None
-    written = write_outputs(run.results, run.predictions, arguments.out)
+    written = write_outputs(
+        run.results, run.predictions, arguments.out, comparison=comparison.to_dict() if comparison else None
+    )
     _say_written(written, run.results)
     if comparison is None:
         from clipaudit.compare import OUTPUT_NAMES as COMPARE_OUTPUTS

@@ -55,16 +55,17 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
     return results
 
 
-def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path) -> list[Path]:
+def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path, *, comparison: dict | None = None) -> list[Path]:
     """Write results.json, predictions.parquet (when given), report.html, summary.md and
-    model-index.yaml, all or nothing; the last three are rendered from ``results`` alone."""
+    model-index.yaml, all or nothing; the last three are rendered from ``results`` alone
+    (the report also from ``comparison``, when the audit was checked against a baseline)."""
     from clipaudit.predictions import predictions_to_parquet_bytes
     from clipaudit.report import render_model_index, render_report, render_summary_markdown
 
     files = {"results.json": json.dumps(results, indent=2, ensure_ascii=False).encode("utf-8")}
     if predictions is not None:
         files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
-    files["report.html"] = render_report(results).encode("utf-8")
+    files["report.html"] = render_report(results, comparison=comparison).encode("utf-8")
     files["summary.md"] = render_summary_markdown(results).encode("utf-8")
     files["model-index.yaml"] = render_model_index(results).encode("utf-8")
     return write_output_files(Path(out_dir), files)

@@ -453,6 +453,8 @@ def test_audit_with_baseline(face_folder, tiny_clip_dir, tmp_path, cache_dir, ca
     assert run_cli(*audit_argv(taxonomy, data, tiny_clip_dir, again, cache_dir, "--baseline", baseline)) == 0
     assert {"results.json", "predictions.parquet", "report.html", *OUTPUTS} <= {p.name for p in again.iterdir()}
     assert load(again)["pairing"]["paired"] and load(again)["passed"]
+    report = (again / "report.html").read_text()
+    assert "Comparison with the baseline" in report and "Every rule holds" in report
 
     # A baseline that got every image's gender right: any mistake now is a drop in accuracy.
     predictions = pd.read_parquet(baseline / "predictions.parquet")
@@ -471,6 +473,8 @@ def test_audit_with_baseline(face_folder, tiny_clip_dir, tmp_path, cache_dir, ca
                                "--baseline", clean, "--thresholds", rules, "--min-n", "1"))
     assert code == 1
     assert "clipaudit: regression: rules[0]" in capsys.readouterr().err
+    report = (tmp_path / "worse" / "report.html").read_text()
+    assert "check(s) failed" in report and "<caption>Violations</caption>" in report and "max_drop exceeded" in report
 
     # Bad baseline: exit 2 before the audit runs, nothing written.
     assert run_cli(*audit_argv(taxonomy, data, tiny_clip_dir, tmp_path / "bad", cache_dir,

@@ -55,10 +55,17 @@ def _environment() -> Environment:
     return environment
 
 
-def render_report(results: Mapping[str, Any], *, report_config: Mapping[str, Any] | None = None) -> str:
+def render_report(
+    results: Mapping[str, Any],
+    *,
+    report_config: Mapping[str, Any] | None = None,
+    comparison: Mapping[str, Any] | None = None,
+) -> str:
     """The HTML of the report for ``results`` (the results.json shape, as a dict).
 
-    ``report_config`` optionally sets ``title``, ``intended_use`` and ``out_of_scope_use``.
+    ``report_config`` optionally sets ``title``, ``intended_use`` and ``out_of_scope_use``;
+    ``comparison`` (compare.json's shape, from ``audit --baseline``) adds a section on the check
+    against the baseline.
     """
     report = view_module.build_report_view(results, report_config=report_config)
     confidence_level = report.statistics.confidence_level
@@ -73,7 +80,7 @@ def render_report(results: Mapping[str, Any], *, report_config: Mapping[str, Any
         probe.anchor: confusion_chart(probe.confusion) for probe in report.probes if probe.confusion is not None
     }
     return _environment().get_template(REPORT_TEMPLATE).render(
-        report=report, charts=charts, heatmaps=heatmaps, confusions=confusions
+        report=report, charts=charts, heatmaps=heatmaps, confusions=confusions, comparison=comparison
     )
 
 
