@@ -63,7 +63,9 @@ def resolve_sweep_spec_path(path_or_name: str | Path) -> Path:
 def load_sweep_spec(path_or_name: str | Path) -> SweepSpec:
     """Read and check a sweep spec; TaxonomyError names the file, line and field of the first problem."""
     path = resolve_sweep_spec_path(path_or_name)
-    _, located, problems = read_located_yaml_file(path, str(path))
+    _, located, problems = read_located_yaml_file(
+        path, str(path), expected="a mapping with at least one of templates, class_sets, synonyms"
+    )
     if located is not None and not problems:
         checker = DocumentChecker(located, str(path))
         spec = _checked_spec(checker, located.data, path)

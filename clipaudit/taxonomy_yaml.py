@@ -132,8 +132,14 @@ class _Composer:
         self.problems.append(Problem(self.file, node.start_mark.line + 1, path, message))
 
 
-def read_located_yaml(text: str, file: str) -> tuple[LocatedYaml | None, list[Problem]]:
-    """Parse ``text``; return the located data (None if unreadable) and the problems found."""
+TAXONOMY_SHAPE = "a mapping with 'name' and 'probes'"
+
+
+def read_located_yaml(text: str, file: str, *, expected: str = TAXONOMY_SHAPE) -> tuple[LocatedYaml | None, list[Problem]]:
+    """Parse ``text``; return the located data (None if unreadable) and the problems found.
+
+    ``expected`` says what the file should hold, for the message about an empty file.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
@@ -143,14 +149,16 @@ def read_located_yaml(text: str, file: str) -> tuple[LocatedYaml | None, list[Pr
     except yaml.YAMLError as error:
         return None, [Problem(file, None, "", f"malformed YAML: {_first_line(error)}")]
     if root is None:
-        return None, [Problem(file, 1, "", "the file is empty; expected a mapping with 'name' and 'probes'")]
+        return None, [Problem(file, 1, "", f"the file is empty; expected {expected}")]
     composer = _Composer(file)
     data = composer.value(root, "")
     return LocatedYaml(data, composer.lines), composer.problems
 
 
-def read_located_yaml_file(path: Path, file: str) -> tuple[bytes | None, LocatedYaml | None, list[Problem]]:
-    """Read and parse a taxonomy file; the bytes are returned for hashing."""
+def read_located_yaml_file(
+    path: Path, file: str, *, expected: str = TAXONOMY_SHAPE
+) -> tuple[bytes | None, LocatedYaml | None, list[Problem]]:
+    """Read and parse a YAML file (a taxonomy unless ``expected`` says otherwise); the bytes are returned for hashing."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -160,7 +168,7 @@ def read_located_yaml_file(path: Path, file: str) -> tuple[bytes | None, Located
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         return raw, None, [Problem(file, line, "", "the file is not UTF-8 text")]
-    located, problems = read_located_yaml(text, file)
+    located, problems = read_located_yaml(text, file, expected=expected)
     return raw, located, problems
 
 

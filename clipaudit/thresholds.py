@@ -118,7 +118,7 @@ def load_thresholds(path: str | Path) -> Thresholds:
 def thresholds_problems(path: Path) -> list[Problem]:
     """Every problem of a thresholds file, in line order."""
     file = str(path)
-    _, located, problems = read_located_yaml_file(path, file)
+    _, located, problems = read_located_yaml_file(path, file, expected="a mapping with 'rules'")
     if located is None or problems:
         return problems
     if located.data is None:
