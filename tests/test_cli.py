@@ -252,3 +252,17 @@ def test_stats_refuses_a_taxonomy_with_other_prompts_than_the_audit_used(taxonom
     assert run_cli("stats", out / "predictions.parquet", "--taxonomy", edited, "--out", tmp_path / "again") == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "a photo of a guy." in error[0] and "a photo of a man." in error[0]
+
+
+def test_public_api_names_resolve_without_torch():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, clipaudit\n"
+        "names = [n for n in clipaudit.__all__ if n != '__version__']\n"
+        "[getattr(clipaudit, n) for n in names]\n"
+        "assert 'torch' not in sys.modules, 'a public name imported torch'\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
