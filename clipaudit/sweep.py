@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clipaudit.errors import TaxonomyError
-from clipaudit.stats.engine import _attribute_codes, group_counts, metric_names, metric_outcomes, slice_groups
+from clipaudit.stats.engine import attribute_codes_of, group_counts, metric_names, metric_outcomes, slice_groups
 from clipaudit.stats.intervals import interval
 from clipaudit.stats.multiple import adjust_p_values
 from clipaudit.stats.paired import paired_difference
@@ -158,7 +158,7 @@ def _group_rows(variant, probe, base_probe, variant_rows, base_rows, settings) -
     for slice_attributes in probe.slices:
         for attribute in slice_attributes:
             if attribute not in attribute_codes:
-                attribute_codes[attribute] = _attribute_codes(variant_rows[attribute], everything, attribute)
+                attribute_codes[attribute] = attribute_codes_of(variant_rows[attribute], everything, attribute)
         groups = slice_groups(attribute_codes, slice_attributes)
         for metric in metric_names(probe):
             if metric not in base_outcomes:

@@ -383,9 +383,9 @@ def order_values(attribute: str, observed: Sequence[str]) -> list[str]:
     return known + sorted(set(observed) - set(vocabulary))
 
 
-def _attribute_codes(column: pd.Series, rows: NDArray[np.intp],
-                     attribute: str) -> tuple[NDArray[np.intp], list[str]]:
-    # Codes into the ordered observed values; -1 where the value is missing.
+def attribute_codes_of(column: pd.Series, rows: NDArray[np.intp],
+                       attribute: str) -> tuple[NDArray[np.intp], list[str]]:
+    """Each row's code into the attribute's ordered observed values (-1 where missing), and those values."""
     codes, names = _codes(column, rows)
     ordered = order_values(attribute, names)
     position = {value: index for index, value in enumerate(ordered)}
@@ -756,7 +756,7 @@ def _probe_entry(predictions: pd.DataFrame, rows: NDArray[np.intp], probe: Probe
                                       settings)
         overall[metric]["excluded"] = int(rows.size - np.count_nonzero(counted))
     attributes = sorted({attribute for slice_attributes in probe.slices for attribute in slice_attributes})
-    attribute_codes = {attribute: _attribute_codes(predictions[attribute], rows, attribute)
+    attribute_codes = {attribute: attribute_codes_of(predictions[attribute], rows, attribute)
                        for attribute in attributes}
     reference_spec = settings.reference_for(probe.id)
     slices = []
