@@ -595,7 +595,7 @@ def _build_caveats(view: ReportView) -> tuple[str, ...]:
     caveats.append(
         "Zero-shot rates depend on which classes are offered and how they are worded: adding or removing a "
         "class can move a group's rate by tens of percentage points (Radford et al. 2021, section 7.1, where "
-        "adding a 'child' class cut the crime-related rate for ages 0\u20139 from about 30\u201335% to 2\u20134%). "
+        "adding a 'child' class cut the share of images put in crime-related or non-human classes for ages 0\u20139 from about 30\u201335% to 2\u20134%). "
         "These results hold for this taxonomy and these prompts only."
     )
     caveats.append("Demographic labels in face datasets are annotators' perceptions in fixed categories, "
