@@ -76,7 +76,10 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     dataset = load_dataset(data, cache_dir=cache_dir)
-    warnings = list(dict.fromkeys(w for taxonomy in taxonomies for w in _check_taxonomy_fits_dataset(taxonomy, dataset)))
+    values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
+    warnings = list(dict.fromkeys(
+        warning for taxonomy in taxonomies for warning in _check_taxonomy_fits_dataset(taxonomy, dataset, values)
+    ))
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
@@ -169,14 +172,13 @@ def run_audit(
     return AuditRun(results=results, predictions=predictions, timings=timings)
 
 
-def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset) -> list[str]:
+def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]]) -> list[str]:
     """Errors stop the audit; warnings are returned for the manifest and the report's caveats.
 
     A target value with no class is only a warning in general (those images count as
     misclassified), but an error where the dataset explains that the attribute does not map
     onto the vocabulary the taxonomy uses (UTKFace's 5 race groups against FairFace's 7).
     """
-    values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
     problems = check_against_dataset(taxonomy, values)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
     if errors:

@@ -26,8 +26,10 @@ def recompute_statistics(predictions_path: Path, *, taxonomy: Taxonomy, settings
     predictions_path = Path(predictions_path)
     predictions = read_predictions(predictions_path)
     check_predictions_match_taxonomy(predictions, taxonomy, source=predictions_path)
-    check_prompts_match_audit(predictions_path, taxonomy)
-    manifest = _manifest_from_audit(predictions_path) or _manifest_from_file(predictions_path, predictions)
+    earlier = _read_results_beside(predictions_path)
+    if earlier is not None:
+        check_prompts_match_audit(earlier, taxonomy, source=predictions_path)
+    manifest = _manifest_from_audit(earlier) or _manifest_from_file(predictions_path, predictions)
     manifest["seed"] = settings.seed
     manifest["recomputed_from"] = str(predictions_path)
     return build_results(predictions, taxonomy, manifest=manifest, settings=settings, timings={}, started=started)
@@ -57,20 +59,17 @@ def check_predictions_match_taxonomy(predictions: pd.DataFrame, taxonomy: Taxono
             )
 
 
-def check_prompts_match_audit(predictions_path: Path, taxonomy: Taxonomy) -> None:
+def check_prompts_match_audit(earlier: dict, taxonomy: Taxonomy, *, source: Path) -> None:
     """When the audit's results.json lies beside the predictions, the prompts must be the ones it used.
 
     Otherwise the report would show prompts the model never saw next to numbers it produced.
     """
-    earlier = _read_results_beside(predictions_path)
-    if earlier is None:
-        return
     used = {probe.get("id"): probe.get("class_details") or [] for probe in earlier.get("probes") or []}
     for probe in taxonomy.to_dict()["probes"]:
         for was, now in zip(used.get(probe["id"], []), probe["classes"]):
             if was.get("id") == now["id"] and was.get("prompts") not in (None, now["prompts"]):
                 raise DataError(
-                    f"{predictions_path}: the audit scored class '{now['id']}' of probe '{probe['id']}' with prompts "
+                    f"{source}: the audit scored class '{now['id']}' of probe '{probe['id']}' with prompts "
                     f"{was['prompts']}, but the taxonomy given now has {now['prompts']}; pass the taxonomy the audit used"
                 )
 
@@ -86,11 +85,11 @@ def _read_results_beside(predictions_path: Path) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-def _manifest_from_audit(predictions_path: Path) -> dict | None:
-    earlier = (_read_results_beside(predictions_path) or {}).get("manifest")
-    if not isinstance(earlier, dict):
+def _manifest_from_audit(earlier: dict | None) -> dict | None:
+    manifest = (earlier or {}).get("manifest")
+    if not isinstance(manifest, dict):
         return None
-    return {key: earlier[key] for key in CARRIED_OVER if key in earlier}
+    return {key: manifest[key] for key in CARRIED_OVER if key in manifest}
 
 
 def _manifest_from_file(predictions_path: Path, predictions: pd.DataFrame) -> dict:

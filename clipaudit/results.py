@@ -29,7 +29,8 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
     statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
-    protocol = {probe["id"]: probe for probe in taxonomy.to_dict()["probes"]}
+    described = taxonomy.to_dict()
+    protocol = {probe["id"]: probe for probe in described["probes"]}
     probes = []
     for entry in statistics["probes"]:
         probe = {**entry, "class_details": protocol[entry["id"]]["classes"], "templates": protocol[entry["id"]]["templates"]}
@@ -44,7 +45,7 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             **manifest,
-            "taxonomy": {key: value for key, value in taxonomy.to_dict().items() if key != "probes"},
+            "taxonomy": {key: value for key, value in described.items() if key != "probes"},
             "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
             "statistics": statistics["statistics"],
         },

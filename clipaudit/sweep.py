@@ -127,20 +127,31 @@ def run_sweep(
     return SweepRun(document=document, table=table, timings=timings)
 
 
+@dataclass
+class _BaseProbe:
+    """What every variant of one probe is compared with, computed once: the same images in all."""
+
+    rows: pd.DataFrame
+    outcomes: dict
+    groups: list  # (slice attributes, SliceGroups) for each slice of the probe
+
+
 def compare_variants(variants: list[SweepVariant], predictions: dict[str, pd.DataFrame], *, settings) -> tuple[list[dict], list[dict]]:
     """Rates per group for every variant and paired changes from its base, corrected together."""
     rows: list[dict] = []
     class_changes: list[dict] = []
     bases = {variant.taxonomy_name: variant for variant in variants if variant.id == BASE}
+    base_probes: dict[tuple[str, str], _BaseProbe] = {}
     for variant in variants:
         base = bases[variant.taxonomy_name]
         for probe in variant.taxonomy.probes:
-            base_probe = base.taxonomy.probe(probe.id)
+            key = (base.taxonomy_name, probe.id)
+            if key not in base_probes:
+                base_probes[key] = _base_probe(base.taxonomy.probe(probe.id), _probe_frame(predictions[base.key], probe.id))
             variant_rows = _probe_frame(predictions[variant.key], probe.id)
-            base_rows = _probe_frame(predictions[base.key], probe.id)
-            rows += _group_rows(variant, probe, base_probe, variant_rows, base_rows, settings)
+            rows += _group_rows(variant, probe, base_probes[key], variant_rows, settings)
             if variant.id != BASE:
-                class_changes.append(_class_changes(variant, probe.id, base_rows, variant_rows))
+                class_changes.append(_class_changes(variant, probe.id, base_probes[key].rows, variant_rows))
     _adjust(rows, settings)
     return rows, class_changes
 
@@ -149,22 +160,25 @@ def _probe_frame(predictions: pd.DataFrame, probe_id: str) -> pd.DataFrame:
     return predictions[predictions["probe"] == probe_id].reset_index(drop=True)
 
 
-def _group_rows(variant, probe, base_probe, variant_rows, base_rows, settings) -> list[dict]:
-    everything = np.arange(len(variant_rows))
-    variant_outcomes = metric_outcomes(variant_rows, everything, probe)
-    base_outcomes = metric_outcomes(base_rows, everything, base_probe)
-    attribute_codes = {}
+def _base_probe(base_probe, base_rows: pd.DataFrame) -> _BaseProbe:
+    everything = np.arange(len(base_rows))
+    attribute_codes = {
+        attribute: attribute_codes_of(base_rows[attribute], everything, attribute)
+        for attribute in dict.fromkeys(a for slice_attributes in base_probe.slices for a in slice_attributes)
+    }
+    groups = [(slice_attributes, slice_groups(attribute_codes, slice_attributes)) for slice_attributes in base_probe.slices]
+    return _BaseProbe(rows=base_rows, outcomes=metric_outcomes(base_rows, everything, base_probe), groups=groups)
+
+
+def _group_rows(variant, probe, base: _BaseProbe, variant_rows, settings) -> list[dict]:
+    variant_outcomes = metric_outcomes(variant_rows, np.arange(len(variant_rows)), probe)
     rows = []
-    for slice_attributes in probe.slices:
-        for attribute in slice_attributes:
-            if attribute not in attribute_codes:
-                attribute_codes[attribute] = attribute_codes_of(variant_rows[attribute], everything, attribute)
-        groups = slice_groups(attribute_codes, slice_attributes)
+    for slice_attributes, groups in base.groups:
         for metric in metric_names(probe):
-            if metric not in base_outcomes:
+            if metric not in base.outcomes:
                 continue  # e.g. a category the variant introduced: no base rate to compare with
             counted, success = variant_outcomes[metric]
-            _, base_success = base_outcomes[metric]
+            _, base_success = base.outcomes[metric]
             counts = group_counts(groups, counted, success)
             base_counts = group_counts(groups, counted, base_success)
             rate = interval(counts.successes, counts.n, method=settings.interval, confidence=settings.confidence)
