@@ -266,3 +266,16 @@ def test_public_api_names_resolve_without_torch():
     )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_skip_bad_images_counts_them_in_the_manifest(taxonomy_file, face_folder, tiny_clip_dir, tmp_path, cache_dir):
+    root = tmp_path / "data"
+    shutil.copytree(face_folder, root)
+    (root / "img" / "0005.jpg").unlink()
+    out = tmp_path / "out"
+    code = run_cli(*audit_args(taxonomy_file, f"csv:{root / 'labels.csv'}", tiny_clip_dir, out, cache_dir, "--skip-bad-images"))
+    assert code == 0
+    dataset = json.loads((out / "results.json").read_text())["manifest"]["dataset"]
+    assert (dataset["n_images"], dataset["n_used"], dataset["n_skipped"]) == (84, 83, 1)
+    assert dataset["skipped_images"] == [{"image_id": "img/0005.jpg", "reason": "missing"}]
+    assert "img/0005.jpg" not in set(pd.read_parquet(out / "predictions.parquet")["image_id"])
