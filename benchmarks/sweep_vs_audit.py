@@ -26,7 +26,7 @@ from clipaudit.data import load_dataset
 from clipaudit.demo.model import demo_model_dir
 from clipaudit.stats import StatsSettings
 from clipaudit.sweep import run_sweep
-from clipaudit.sweep_spec import SweepSpec
+from clipaudit.sweep.spec import SweepSpec
 from clipaudit.taxonomy import load_taxonomy
 
 
@@ -68,7 +68,7 @@ def main() -> None:
         # are the inputs, not the audit. Each timed run then starts with a cold embedding cache.
         shared = Path(scratch) / "inputs"
         data = f"csv:{load_dataset(data, cache_dir=shared).root / 'labels.csv'}"
-        model = str(demo_model_dir(shared))
+        model = str(demo_model_dir())
         spec = grid_spec(50, len(taxonomy.variants))
         # One untimed audit first, so that one-off costs (imports, first torch calls) fall on no timed run.
         run_audit(taxonomy=taxonomy, data=data, model=model, options=options("warm-up"), stats_settings=settings)

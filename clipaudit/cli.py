@@ -1,7 +1,8 @@
 """The command line: one function per command, each one call into the API.
 
 `main(argv) -> int` returns the exit code: 0 done, 1 a check found a regression, 2 bad input or
-usage (one line on stderr, no traceback).
+usage (one line on stderr, no traceback), 3 an internal error (one line on stderr naming the file
+that holds the full traceback).
 """
 from __future__ import annotations
 
@@ -10,17 +11,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clipaudit.errors import ClipauditError
+from clipaudit.errors import ClipauditError, UsageError
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 3
 DEMO_TAXONOMIES = ("fairface_demographics", "clip_denigration")
-
-
-class UsageError(ClipauditError):
-    """Bad command-line usage (argparse's complaints, as one line)."""
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse would print the whole usage and exit itself
@@ -32,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         arguments = parser.parse_args(argv)
         if getattr(arguments, "out", None) is not None:
-            from clipaudit.outputs import check_output_dir
+            from clipaudit.files import check_output_dir
 
             check_output_dir(arguments.out)
         return arguments.command(arguments)
@@ -42,10 +39,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clipaudit: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: never exit 1, which a CI gate reads as "a group got worse"
+        print(f"clipaudit: internal error: {type(error).__name__}: {_one_line(error)} "
+              f"(full traceback in {_save_traceback()})", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="clipaudit-traceback-", suffix=".txt", delete=False,
+                                     encoding="utf-8") as handle:
+        traceback.print_exc(file=handle)
+    return handle.name
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from clipaudit import __version__
+    from clipaudit.version import __version__
 
     parser = _Parser(prog="clipaudit", description="Fairness and bias audits for CLIP-style zero-shot classifiers.")
     parser.add_argument("--version", action="version", version=f"clipaudit {__version__}")
@@ -200,7 +216,7 @@ def _run_options(arguments: argparse.Namespace):
 
 def _cmd_audit(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
-    from clipaudit.results import write_outputs
+    from clipaudit.pipeline.results import write_outputs
 
     _quiet_libraries()
     settings = _stats_settings(arguments)
@@ -220,7 +236,7 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
     _say_written(written, run.results)
     if comparison is None:
         from clipaudit.compare import OUTPUT_NAMES as COMPARE_OUTPUTS
-        from clipaudit.outputs import remove_stale_outputs
+        from clipaudit.files import remove_stale_outputs
 
         # A reused --out must not keep an earlier run's verdict next to this run's results.
         remove_stale_outputs(arguments.out, COMPARE_OUTPUTS)
@@ -230,13 +246,13 @@ def _cmd_audit(arguments: argparse.Namespace) -> int:
 
 def _cmd_demo(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
-    from clipaudit.results import write_outputs
+    from clipaudit.pipeline.results import write_outputs
 
     _quiet_libraries()
     data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
     model = "demo"
     if arguments.retrain:
-        from clipaudit.cache import default_cache_dir
+        from clipaudit.files import default_cache_dir
         from clipaudit.demo.model import retrain_demo_model
 
         model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
@@ -267,7 +283,7 @@ def _cmd_validate(arguments: argparse.Namespace) -> int:
 
 def _cmd_sweep(arguments: argparse.Namespace) -> int:
     from clipaudit.sweep import run_sweep, write_sweep_outputs
-    from clipaudit.sweep_spec import load_sweep_spec
+    from clipaudit.sweep.spec import load_sweep_spec
     from clipaudit.taxonomy import load_taxonomy
 
     _quiet_libraries()
@@ -290,7 +306,7 @@ def _cmd_sweep(arguments: argparse.Namespace) -> int:
 
 def _cmd_stats(arguments: argparse.Namespace) -> int:
     from clipaudit.restats import recompute_statistics
-    from clipaudit.results import write_outputs
+    from clipaudit.pipeline.results import write_outputs
 
     results = recompute_statistics(
         arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=_stats_settings(arguments)
@@ -312,7 +328,7 @@ def _cmd_compare(arguments: argparse.Namespace) -> int:
 def _baseline_check(arguments: argparse.Namespace, taxonomy):
     """For `audit --baseline`: load the baseline and thresholds now; return the check to run on the audit."""
     from clipaudit.compare import CompareSettings, audit_output_from_run, compare_audits, load_audit_output
-    from clipaudit.thresholds import load_thresholds
+    from clipaudit.compare.thresholds import load_thresholds
 
     if arguments.baseline is None:
         if arguments.thresholds is not None:
@@ -332,7 +348,7 @@ def _baseline_check(arguments: argparse.Namespace, taxonomy):
 
 
 def _require_same_probes(baseline_probes: set[str], candidate_probes: set[str], *, baseline: Path) -> None:
-    from clipaudit.compare import CompareError
+    from clipaudit.errors import CompareError
 
     for probe_id in sorted(baseline_probes ^ candidate_probes):
         where, other = ("the baseline", "the candidate taxonomy") if probe_id in baseline_probes else ("the candidate taxonomy", "the baseline")

@@ -1,7 +1,8 @@
-"""The one exception family for errors a user can cause.
+"""Every error clipaudit raises on purpose, in one place.
 
-The CLI turns any :class:`ClipauditError` into one line on stderr and exit code 2.
-Everything else that escapes is a bug and keeps its traceback.
+Errors a user can cause are one family, :class:`ClipauditError`: the CLI turns any of them into
+one line on stderr and exit code 2. Anything else that escapes is a bug: the CLI prints one line
+with the path of the full traceback and exits 3 (exit 1 is kept for "a group got worse").
 """
 from __future__ import annotations
 
@@ -10,17 +11,29 @@ class ClipauditError(Exception):
     """Bad input or usage: a file, field or value the user can fix."""
 
 
+class UsageError(ClipauditError):
+    """Bad command-line usage (argparse's complaints, as one line)."""
+
+
 class TaxonomyError(ClipauditError):
-    """A taxonomy file that cannot be read or does not follow the schema."""
+    """A taxonomy or sweep spec that cannot be read or does not follow its contract."""
 
 
 class DataError(ClipauditError):
-    """A dataset spec, table or image that cannot be used."""
+    """A dataset spec, table, image or predictions file that cannot be used."""
 
 
 class ModelError(ClipauditError):
     """A model spec that cannot be loaded or lacks an image or text tower."""
 
 
-class RegressionFound(Exception):
-    """Not an error: a regression check failed (exit code 1)."""
+class DocumentError(ClipauditError):
+    """An output document (results.json, sweep.json, compare.json) of another kind or schema version."""
+
+
+class ThresholdsError(ClipauditError):
+    """A thresholds file that cannot be read or does not follow the schema."""
+
+
+class CompareError(ClipauditError):
+    """Two audits, or an audit and a rule, that cannot be compared."""

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipaudit.cache import atomic_write_bytes
+from clipaudit.files import atomic_write_bytes
 from clipaudit.errors import DataError
 
 REQUIRED_COLUMNS = ("probe", "image_id", "target", "prediction", "scores")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipaudit.documents import check_schema_version
 from clipaudit.errors import DataError
 from clipaudit.predictions import read_predictions
-from clipaudit.results import build_results
+from clipaudit.pipeline.results import build_results
 from clipaudit.taxonomy import Taxonomy
 
 CARRIED_OVER = ("model", "dataset", "device", "dtype", "seed", "batch_size")
@@ -80,9 +81,9 @@ def _read_results_beside(predictions_path: Path) -> dict | None:
         return None
     try:
         document = json.loads(results_path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # not an audit's results: the predictions file stands alone
+    return check_schema_version(document, "results", source=results_path)
 
 
 def _manifest_from_audit(earlier: dict | None) -> dict | None:

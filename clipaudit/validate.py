@@ -35,7 +35,7 @@ def validate_command(
 
 
 def _checks_against_inputs(path: Path, *, data: str | None, model: str | None, cache_dir: Path | None) -> list:
-    from clipaudit.cache import default_cache_dir
+    from clipaudit.files import default_cache_dir
 
     taxonomy = load_taxonomy(path)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()

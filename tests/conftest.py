@@ -24,7 +24,7 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def face_folder(tmp_path_factory) -> Path:
     """A csv: dataset of 84 synthetic faces (2 per race x gender x 3 ages), with labels.csv."""
-    from clipaudit.demo.faces import render_face
+    from clipaudit.data.faces import render_face
     import numpy as np
 
     root = tmp_path_factory.mktemp("faces")

@@ -194,7 +194,7 @@ def test_python_dash_m_works(tmp_path):
 
 
 def test_utkface_race_against_fairface_classes_is_refused_with_the_reason(tiny_clip_dir, tmp_path, cache_dir, capsys):
-    from clipaudit.demo.faces import render_face
+    from clipaudit.data.faces import render_face
     import numpy as np
 
     folder = tmp_path / "utk"

@@ -20,9 +20,9 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats import proportion as sm_proportion
 
 from clipaudit.cli import main
-from clipaudit.outputs import write_output_files
+from clipaudit.files import write_output_files
 from clipaudit.predictions import predictions_to_parquet_bytes
-from clipaudit.results import build_results
+from clipaudit.pipeline.results import build_results
 from clipaudit.schemas import load_schema
 from clipaudit.stats import StatsSettings
 from clipaudit.taxonomy import load_taxonomy

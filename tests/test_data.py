@@ -469,7 +469,7 @@ def test_synthetic_bad_spec(spec: str, tmp_path: Path) -> None:
 
 def test_default_synthetic_size_is_balanced() -> None:
     from clipaudit.data.synthetic import DEFAULT_COUNT
-    from clipaudit.demo.faces import balanced_labels
+    from clipaudit.data.faces import balanced_labels
 
     labels = pd.DataFrame(balanced_labels(DEFAULT_COUNT, 0), columns=["race", "gender", "age"])
     cells = labels.groupby(["race", "gender"]).size()

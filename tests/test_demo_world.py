@@ -129,7 +129,7 @@ def test_package_is_under_20_mb():
 
 
 def test_biased_images_are_exactly_the_planted_share():
-    from clipaudit.demo.faces import balanced_labels
+    from clipaudit.data.faces import balanced_labels
 
     labels = balanced_labels(1260, 1)
     chosen = biased_images(labels, seed=0)

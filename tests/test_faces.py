@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from clipaudit.data.vocab import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES
-from clipaudit.demo.faces import RACE_LOOKS, balanced_labels, render_dataset, render_face
+from clipaudit.data.faces import RACE_LOOKS, balanced_labels, render_dataset, render_face
 
 
 def _pixels(race: str, gender: str, age: str, seed: int) -> np.ndarray:

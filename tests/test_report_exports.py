@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from clipaudit.confusion import confusion_matrix
+from clipaudit.stats.confusion import confusion_matrix
 from clipaudit.report import render_model_index, render_summary_markdown
 from clipaudit.report.exports import escape_markdown_cell
-from clipaudit.results import write_outputs
+from clipaudit.pipeline.results import write_outputs
 from clipaudit.taxonomy import Probe, TaxonomyClass
 from test_report import XSS_CLASS, make_results
 

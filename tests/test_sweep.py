@@ -11,7 +11,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from clipaudit.cli import main
 from clipaudit.errors import TaxonomyError
 from clipaudit.schemas import validate_document
-from clipaudit.sweep_spec import generated_variant_documents, load_sweep_spec
+from clipaudit.sweep.spec import generated_variant_documents, load_sweep_spec
 from clipaudit.taxonomy import load_taxonomy
 
 TAXONOMY = """\

@@ -1,6 +1,6 @@
 """``synthetic[:N[:SEED]]`` — the demo's drawn faces, rendered once and cached on disk.
 
-The images come from :mod:`clipaudit.demo.faces` (cartoon stand-ins, not people). They
+The images come from :mod:`clipaudit.data.faces` (cartoon stand-ins, not people). They
 are written as a ``csv:`` dataset (``labels.csv`` plus ``images/00000.jpg`` ...) under
 ``<cache>/synthetic/<key>``, where the key covers the renderer version, N and the seed,
 so a drawing change never serves stale images. The folder appears in one rename, so an
@@ -9,12 +9,11 @@ interrupted render leaves nothing that looks complete.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from clipaudit.cache import default_cache_dir
+from clipaudit.files import default_cache_dir
 from clipaudit.data.base import FolderImageDataset
 from clipaudit.data.csvfile import read_label_table
 from clipaudit.errors import DataError
@@ -49,7 +48,7 @@ def load_synthetic_dataset(count: int, seed: int, *, spec: str, cache_dir: Path 
 
 def ensure_rendered(count: int, seed: int, *, cache_dir: Path) -> Path:
     """The cache folder holding this rendering, rendering it first if absent."""
-    from clipaudit.demo.faces import render_dataset
+    from clipaudit.data.faces import render_dataset
 
     parent = cache_dir / "synthetic"
     final = parent / rendering_key(count, seed)
@@ -70,7 +69,7 @@ def ensure_rendered(count: int, seed: int, *, cache_dir: Path) -> Path:
 
 def rendering_key(count: int, seed: int) -> str:
     """Folder name for one rendering: changes with the renderer version, N and seed."""
-    from clipaudit.demo.faces import RENDERER_VERSION
+    from clipaudit.data.faces import RENDERER_VERSION
 
     identity = f"faces-v{RENDERER_VERSION}|n={count}|seed={seed}"
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]

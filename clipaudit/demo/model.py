@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from clipaudit.models.demo import ASSETS_DIR, demo_model_dir
+
+__all__ = ["ASSETS_DIR", "demo_model_dir", "planted_truth", "retrain_demo_model", "retrained_model_dir"]
+
 # Bump when the demo model's construction changes, so an old retrained copy in a cache is not reused.
 DEMO_MODEL_VERSION = 2
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 PLANTED_FILE = "planted.json"
 TRAINING_FILE = "training.json"
-
-
-def demo_model_dir(cache_dir: Path | None = None) -> Path:
-    """The shipped demo checkpoint folder (``cache_dir`` is not needed: nothing is built at run time)."""
-    del cache_dir  # the signature models.load_model calls; the shipped model needs no cache
-    return ASSETS_DIR
 
 
 def planted_truth(model_dir: Path = ASSETS_DIR) -> list[dict[str, object]]:

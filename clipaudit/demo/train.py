@@ -117,7 +117,7 @@ def _training_images(config: TrainConfig, cache_dir: Path, *, progress: bool):
     from PIL import Image
 
     from clipaudit.data.synthetic import ensure_rendered
-    from clipaudit.demo.faces import balanced_labels
+    from clipaudit.data.faces import balanced_labels
 
     if progress:
         print(f"rendering {config.train_images} training faces (synthetic:{config.train_images}:{config.data_seed})",
@@ -222,7 +222,7 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from clipaudit import __version__
+    from clipaudit.version import __version__
 
     return {"clipaudit": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "tokenizers": tokenizers.__version__}

@@ -5,10 +5,9 @@ from pathlib import Path
 
 from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo, ZeroShotModel
+from clipaudit.models.demo import DEMO_MODEL_NAME, DEMO_MODEL_SPEC, demo_model_dir
 
 __all__ = ["ModelInfo", "ZeroShotModel", "load_model", "DEMO_MODEL_SPEC"]
-
-DEMO_MODEL_SPEC = "demo"
 
 
 def load_model(
@@ -30,10 +29,8 @@ def load_model(
     from clipaudit.models.hf import load_hf_model
 
     if spec == DEMO_MODEL_SPEC:
-        from clipaudit.demo.model import demo_model_dir
-
-        model = load_hf_model(str(demo_model_dir(cache_dir)), device=device, dtype=dtype)
-        model.info = _renamed(model.info, spec=DEMO_MODEL_SPEC, name="clipaudit demo (tiny CLIP)")
+        model = load_hf_model(str(demo_model_dir()), device=device, dtype=dtype)
+        model.info = _renamed(model.info, spec=DEMO_MODEL_SPEC, name=DEMO_MODEL_NAME)
         return model
     return load_hf_model(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 

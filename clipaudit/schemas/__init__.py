@@ -10,7 +10,7 @@ import jsonschema
 
 from clipaudit.errors import ClipauditError
 
-__all__ = ["load_schema", "validate_document", "validate_results"]
+__all__ = ["load_schema", "schema_problem", "validate_document", "validate_results"]
 
 
 @lru_cache(maxsize=None)
@@ -28,18 +28,24 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(_schema_text(name))
 
 
-def validate_results(doc: dict[str, Any]) -> None:
-    """Check a results document against ``results.schema.json`` (draft 2020-12).
-
-    Raises :class:`~clipaudit.errors.ClipauditError` naming the path of the most
-    relevant violation, e.g. ``results.json: $.probes[0].slices[1].id: 3 is not of type 'string'``.
-    """
-    validate_document(doc, "results")
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(name))
 
 
-def validate_document(doc: dict[str, Any], name: str) -> None:
+def schema_problem(doc: Any, name: str) -> str | None:
+    """The most relevant violation of ``<name>.schema.json`` as ``$.path: message``, or None."""
+    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(doc))
+    return None if error is None else f"{error.json_path}: {error.message}"
+
+
+def validate_document(doc: Any, name: str) -> None:
     """Check ``doc`` against ``<name>.schema.json``; ClipauditError names ``<name>.json`` and the path."""
-    validator = jsonschema.Draft202012Validator(load_schema(name))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
-    if error is not None:
-        raise ClipauditError(f"{name}.json: {error.json_path}: {error.message}")
+    problem = schema_problem(doc, name)
+    if problem is not None:
+        raise ClipauditError(f"{name}.json: {problem}")
+
+
+def validate_results(doc: Any) -> None:
+    """Check a results document against ``results.schema.json`` (draft 2020-12)."""
+    validate_document(doc, "results")

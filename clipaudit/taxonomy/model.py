@@ -6,45 +6,24 @@ classes some of which carry a harm ``category`` (crime, non_human) and is scored
 often a group's images land in them. *Variants* are named edits of the taxonomy for
 sensitivity studies (add a 'child' class, other templates, ...).
 
-The file format and its checks live in :mod:`clipaudit.taxonomy_yaml`; this module
-builds the frozen objects other modules use (contract: docs/internals.md).
+The file format and its checks live in :mod:`clipaudit.taxonomy.checks`; this module
+builds the frozen objects other modules use (contract: docs/internals.md). Reading files
+is :mod:`clipaudit.taxonomy.loading`; checks against a dataset or a model are
+:mod:`clipaudit.taxonomy.fit`.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from clipaudit.errors import TaxonomyError
-from clipaudit.taxonomy_yaml import (
-    DocumentChecker,
-    LocatedYaml,
-    Problem,
-    apply_variant_edits,
-    child_path,
-    fill_template,
-    read_located_yaml_file,
-)
-
-__all__ = [
-    "Probe",
-    "Problem",
-    "Taxonomy",
-    "TaxonomyClass",
-    "Variant",
-    "check_against_dataset",
-    "check_against_model",
-    "load_taxonomy",
-    "shipped_taxonomies",
-    "validate_taxonomy_file",
-]
+from clipaudit.located_yaml import LocatedYaml
+from clipaudit.taxonomy.checks import DocumentChecker, fill_template
+from clipaudit.taxonomy.variants import apply_variant_edits
 
 ProbeKind = Literal["attribute", "harm"]
-SHIPPED_PACKAGE = "clipaudit.taxonomies"
-_REPO_TAXONOMIES = Path(__file__).resolve().parent.parent / "taxonomies"
 
 
 @dataclass(frozen=True)
@@ -180,7 +159,7 @@ class Taxonomy:
         problems = DocumentChecker(LocatedYaml(derived), self._where()).check(with_variants=False)
         if problems:
             raise TaxonomyError(f"variant '{variant_id}' breaks the taxonomy: {problems[0]}")
-        built = _build(derived, path=self.path, sha256=self.sha256)
+        built = build_taxonomy(derived, path=self.path, sha256=self.sha256)
         applied = variant_id if self.variant is None else f"{self.variant}+{variant_id}"
         return replace(built, name=f"{self.name}+{variant_id}", variants=self.variants, variant=applied)
 
@@ -246,121 +225,11 @@ class Taxonomy:
         return str(self.path) if self.path else self.name
 
 
-def combine_taxonomies(taxonomies: Sequence[Taxonomy]) -> Taxonomy:
-    """One taxonomy with the probes of several, for an audit that asks all their questions at once.
-
-    Each probe keeps the templates it had (its taxonomy's become its own), so every prompt is
-    unchanged; probe ids must not collide. The sha256 covers every part's sha256. Variants stay
-    with their own files (a variant's edits are written against one taxonomy), so the
-    combination declares none.
-    """
-    taxonomies = list(taxonomies)
-    if len(taxonomies) == 1:
-        return taxonomies[0]
-    probes: list[Probe] = []
-    seen: dict[str, str] = {}
-    for taxonomy in taxonomies:
-        for probe in taxonomy.probes:
-            if probe.id in seen:
-                raise TaxonomyError(
-                    f"probe id '{probe.id}' is in both {seen[probe.id]} and {taxonomy._where()}; "
-                    "probe ids must be unique across the taxonomies of one audit"
-                )
-            seen[probe.id] = taxonomy._where()
-            templates = probe.templates if probe.templates is not None else taxonomy.templates
-            probes.append(replace(probe, templates=tuple(templates)))
-    parts = tuple((t.name, str(t.path) if t.path else None, t.sha256) for t in taxonomies)
-    combined_sha256 = hashlib.sha256("".join(sha for _, _, sha in parts).encode()).hexdigest()
-    return Taxonomy(
-        name=" & ".join(t.name for t in taxonomies),
-        description=" ".join(t.description for t in taxonomies if t.description),
-        templates=taxonomies[0].templates,
-        probes=tuple(probes),
-        sha256=combined_sha256,
-        intended_use=next((t.intended_use for t in taxonomies if t.intended_use), None),
-        out_of_scope_use=next((t.out_of_scope_use for t in taxonomies if t.out_of_scope_use), None),
-        source="; ".join(t.source for t in taxonomies if t.source) or None,
-        parts=parts,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Reading files
-# --------------------------------------------------------------------------------------
-
-def validate_taxonomy_file(path: str | Path) -> list[Problem]:
-    """Every problem of a taxonomy file, each with its line and field (empty list = valid)."""
-    _, _, problems = _read_and_check(Path(path))
-    return problems
-
-
-def load_taxonomy(path_or_name: str | Path) -> Taxonomy:
-    """Load a taxonomy file, or a shipped one by bare name (``clip_denigration``).
-
-    Raises TaxonomyError with the first problem and how many more there are.
-    """
-    path = resolve_taxonomy_path(path_or_name)
-    raw, located, problems = _read_and_check(path)
-    errors = [problem for problem in problems if problem.severity == "error"]
-    if errors:
-        more = len(errors) - 1
-        suffix = "" if more == 0 else \
-            f" (and {more} more problem{'s' if more > 1 else ''}; run clipaudit validate {path})"
-        raise TaxonomyError(f"{errors[0]}{suffix}")
-    if raw is None or located is None:  # cannot happen without an error above; kept for the type checker
-        raise TaxonomyError(f"{path}: cannot read the taxonomy")
-    return _build(located.data, path=path, sha256=hashlib.sha256(raw).hexdigest())
-
-
-def resolve_taxonomy_path(path_or_name: str | Path) -> Path:
-    """A file path as given, or the shipped file for a bare name; unknown names list the shipped ones."""
-    text = str(path_or_name)
-    looks_like_path = isinstance(path_or_name, Path) or "/" in text or "\\" in text \
-        or text.endswith((".yaml", ".yml"))
-    if not looks_like_path:
-        shipped = shipped_taxonomies()
-        if text in shipped:
-            return shipped[text]
-        if not Path(text).is_file():
-            raise TaxonomyError(f"unknown taxonomy '{text}': not a file and not a shipped taxonomy "
-                                f"({', '.join(sorted(shipped)) or 'none shipped'})")
-    path = Path(text)
-    if not path.is_file():
-        raise TaxonomyError(f"taxonomy file not found: {path}")
-    return path
-
-
-def shipped_taxonomies() -> dict[str, Path]:
-    """Shipped taxonomy files by name (file stem), from the installed package or the repo."""
-    folder = _shipped_folder()
-    if folder is None:
-        return {}
-    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
-
-
-def _shipped_folder() -> Path | None:
-    try:
-        folder = Path(str(importlib.resources.files(SHIPPED_PACKAGE)))
-        if folder.is_dir() and any(folder.glob("*.yaml")):
-            return folder
-    except (ModuleNotFoundError, TypeError):
-        pass  # running from a checkout that is not installed: use the repo's folder
-    return _REPO_TAXONOMIES if _REPO_TAXONOMIES.is_dir() else None
-
-
-def _read_and_check(path: Path) -> tuple[bytes | None, LocatedYaml | None, list[Problem]]:
-    raw, located, problems = read_located_yaml_file(path, str(path))
-    if located is not None:
-        problems = problems + DocumentChecker(located, str(path)).check()
-        problems.sort(key=lambda problem: (problem.line or 0))
-    return raw, located, problems
-
-
 # --------------------------------------------------------------------------------------
 # Building objects from a checked document
 # --------------------------------------------------------------------------------------
 
-def _build(document: dict[str, Any], *, path: Path | None, sha256: str) -> Taxonomy:
+def build_taxonomy(document: dict[str, Any], *, path: Path | None, sha256: str) -> Taxonomy:
     """Objects from a document the checker passed (so every shape here is known)."""
     return Taxonomy(
         name=document["name"],
@@ -442,101 +311,3 @@ def _class_in(probe: Probe, class_id: str, where: str) -> TaxonomyClass:
             return cls
     raise TaxonomyError(f"{where}: no class '{class_id}' in probe '{probe.id}'; "
                         f"classes: {', '.join(probe.class_ids())}")
-
-
-# --------------------------------------------------------------------------------------
-# Checks against a dataset and a model (run before the expensive part of an audit)
-# --------------------------------------------------------------------------------------
-
-def check_against_dataset(taxonomy: Taxonomy, attributes: dict[str, set[str]]) -> list[Problem]:
-    """What the taxonomy asks of the dataset that the dataset lacks.
-
-    ``attributes`` maps each dataset column to the values it holds. Errors: a target or
-    slice column the dataset lacks; an attribute probe none of whose class ids occur in
-    its target column (a vocabulary mismatch). Warnings: a class id the target never
-    holds (no image can confirm it), a target value with no class (those images can
-    never be classified correctly, which lowers their group's accuracy by construction).
-    """
-    located = _Locator(taxonomy)
-    problems: list[Problem] = []
-    available = ", ".join(sorted(attributes)) or "(none)"
-    for probe_index, probe in enumerate(taxonomy.probes):
-        probe_path = child_path("probes", probe_index)
-        for slice_index, slice_ in enumerate(probe.slices):
-            for position, column in enumerate(slice_):
-                if column not in attributes:
-                    field = child_path(probe_path, "slices") + f"[{slice_index}]" + \
-                        (f"[{position}]" if len(slice_) > 1 else "")
-                    problems.append(located.problem(field, f"slice column '{column}' is not in the dataset; "
-                                                           f"its columns: {available}"))
-        if probe.target is None:
-            continue
-        target_path = child_path(probe_path, "target")
-        if probe.target not in attributes:
-            problems.append(located.problem(target_path, f"target column '{probe.target}' is not in the dataset; "
-                                                         f"its columns: {available}"))
-            continue
-        problems.extend(_target_vocabulary(probe, probe_path, attributes[probe.target], located))
-    return problems
-
-
-def _target_vocabulary(probe: Probe, probe_path: str, values: set[str], located: _Locator) -> list[Problem]:
-    class_ids = probe.class_ids()
-    values_shown = ", ".join(sorted(values))
-    if values and not values.intersection(class_ids):
-        return [located.problem(child_path(probe_path, "classes"),
-                                f"no class id of probe '{probe.id}' occurs in column '{probe.target}' "
-                                f"(its values: {values_shown}); class ids must be the dataset's values")]
-    problems = []
-    for class_index, class_id in enumerate(class_ids):
-        if class_id not in values:
-            problems.append(located.problem(
-                child_path(child_path(child_path(probe_path, "classes"), class_index), "id"),
-                f"class '{class_id}' never occurs in column '{probe.target}' (its values: {values_shown})",
-                severity="warning"))
-    for value in sorted(values - set(class_ids)):
-        problems.append(located.problem(
-            child_path(probe_path, "classes"),
-            f"dataset value '{value}' of column '{probe.target}' has no class; its images can never be "
-            "classified correctly", severity="warning"))
-    return problems
-
-
-def check_against_model(taxonomy: Taxonomy, count_tokens: Callable[[str], int], max_tokens: int) -> list[Problem]:
-    """Prompts longer than the model's text context (they would be silently truncated).
-
-    ``count_tokens`` must count the way the model's tokenizer does, special tokens included.
-    """
-    located = _Locator(taxonomy)
-    problems: list[Problem] = []
-    for probe_index, probe in enumerate(taxonomy.probes):
-        for class_index, cls in enumerate(probe.classes):
-            class_path = child_path(child_path(child_path("probes", probe_index), "classes"), class_index)
-            for prompt_index, prompt in enumerate(taxonomy.prompts_for(probe, cls)):
-                token_count = count_tokens(prompt)
-                if token_count > max_tokens:
-                    field = child_path(child_path(class_path, "prompts"), prompt_index) \
-                        if cls.prompts is not None else class_path
-                    problems.append(located.problem(
-                        field, f"prompt {prompt!r} has {token_count} tokens; the model reads at most "
-                               f"{max_tokens}, so it would be truncated"))
-    return problems
-
-
-class _Locator:
-    """Lines for a taxonomy's fields, re-read from its file when the file is unchanged.
-
-    Variants renumber classes, so only an unmodified taxonomy gets line numbers.
-    """
-
-    def __init__(self, taxonomy: Taxonomy) -> None:
-        self.file = str(taxonomy.path) if taxonomy.path else taxonomy.name
-        self.located: LocatedYaml | None = None
-        if taxonomy.path is not None and taxonomy.variant is None:
-            raw, located, _ = read_located_yaml_file(taxonomy.path, self.file)
-            if raw is not None and hashlib.sha256(raw).hexdigest() == taxonomy.sha256:
-                self.located = located
-
-    def problem(self, field: str, message: str, *, severity: Literal["error", "warning"] = "error") -> Problem:
-        line = self.located.line_of(field) if self.located is not None else None
-        return Problem(self.file, line, field, message, severity)

@@ -16,15 +16,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.errors import TaxonomyError
+from clipaudit.files import write_output_files
+from clipaudit.pipeline.encode import encode_images, score_taxonomies
+from clipaudit.pipeline.inputs import load_inputs
+from clipaudit.pipeline.manifest import run_manifest
 from clipaudit.stats.engine import attribute_codes_of, group_counts, metric_names, metric_outcomes, slice_groups
 from clipaudit.stats.intervals import interval
 from clipaudit.stats.multiple import adjust_p_values
 from clipaudit.stats.paired import paired_difference
-from clipaudit.sweep_spec import SweepSpec, generated_variant_documents
+from clipaudit.sweep.spec import SweepSpec, generated_variant_documents
 from clipaudit.taxonomy import Taxonomy
 
-SCHEMA_VERSION = "1.0"
 BASE = "base"
 CLASS_CHANGES_LISTED = 20
 MOST_SENSITIVE_LISTED = 15
@@ -81,48 +85,22 @@ def run_sweep(
     spec: SweepSpec | None = None,
 ) -> SweepRun:
     """Encode the images once, score every variant, and compare each with its base."""
-    from clipaudit.audit import encode_images, load_inputs
-    from clipaudit.embed import embed_texts
-    from clipaudit.score import predictions_frame, taxonomy_prompts
-
     started = time.perf_counter()
     variants = [variant for taxonomy in taxonomies for variant in sweep_variants(taxonomy, spec)]
     inputs = load_inputs(taxonomies=[v.taxonomy for v in variants], data=data, model=model, options=options)
     images = encode_images(inputs, options)
-    prompts = list(dict.fromkeys(p for variant in variants for p in taxonomy_prompts(variant.taxonomy)))
-    mark = time.perf_counter()
-    text_embeddings = embed_texts(inputs.model, prompts, cache_dir=inputs.cache_dir)
-    timings = {**inputs.timings, "embed_images_s": images.seconds, "embed_texts_s": time.perf_counter() - mark}
-
-    mark = time.perf_counter()
-    attributes = inputs.dataset.frame.iloc[images.rows][["image_id", *inputs.dataset.attributes]]
-    predictions = {
-        variant.key: predictions_frame(variant.taxonomy, attributes, images.embeddings, text_embeddings, inputs.model.info)
-        for variant in variants
-    }
-    timings["score_s"] = time.perf_counter() - mark
+    scored = score_taxonomies(inputs, images, [variant.taxonomy for variant in variants])
+    timings = {**inputs.timings, "embed_images_s": images.seconds, "embed_texts_s": scored.embed_texts_s,
+               "score_s": scored.score_s}
+    predictions = {variant.key: frame for variant, frame in zip(variants, scored.predictions)}
 
     mark = time.perf_counter()
     rows, class_changes = compare_variants(variants, predictions, settings=settings)
     table = pd.DataFrame(rows)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
-    manifest = {
-        "model": inputs.model_manifest,
-        "dataset": {
-            "spec": data,
-            "fingerprint": inputs.dataset.fingerprint,
-            "n_images": len(inputs.dataset),
-            "n_used": int(len(images.rows)),
-            "n_skipped": len(images.bad_images),
-        },
-        "device": inputs.model.info.device,
-        "dtype": inputs.model.info.dtype,
-        "seed": options.seed,
-        "image_embeddings_from_cache": images.from_cache,
-        "images_encoded": 0 if images.from_cache else int(len(images.rows) + len(images.bad_images)),
-        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
-    }
+    manifest = {**run_manifest(inputs, images, data=data, options=options),
+                "timings": {name: round(seconds, 3) for name, seconds in timings.items()}}
     document = sweep_document(variants, table, class_changes, manifest=manifest, settings=settings)
     return SweepRun(document=document, table=table, timings=timings)
 
@@ -264,16 +242,10 @@ def _class_changes(variant: SweepVariant, probe_id: str, base_rows: pd.DataFrame
 
 def sweep_document(variants: list[SweepVariant], table: pd.DataFrame, class_changes: list[dict], *, manifest: dict, settings) -> dict:
     """sweep.json: manifest, the protocol of every variant, changes, class moves and findings."""
-    import clipaudit
-    from datetime import datetime, timezone
-
     records = json.loads(table.to_json(orient="records")) if len(table) else []
     tests = int(table["p_value"].notna().sum()) if len(table) else 0
-    return {
-        "schema_version": SCHEMA_VERSION,
+    return stamped("sweep", {
         "manifest": {
-            "clipaudit_version": clipaudit.__version__,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **manifest,
             "statistics": {
                 **settings.to_dict(),
@@ -298,7 +270,7 @@ def sweep_document(variants: list[SweepVariant], table: pd.DataFrame, class_chan
         "most_sensitive": most_sensitive_groups(table),
         "class_changes": class_changes,
         "findings": sweep_findings(table),
-    }
+    })
 
 
 def most_sensitive_groups(table: pd.DataFrame, limit: int = MOST_SENSITIVE_LISTED) -> list[dict]:
@@ -347,15 +319,13 @@ def write_sweep_outputs(run: SweepRun, out_dir: Path) -> list[Path]:
     """sweep.json, sweep.parquet and sweep.html, all or nothing."""
     import io
 
-    from clipaudit.outputs import write_output_files
-    from clipaudit.schemas import validate_document
-    from clipaudit.sweep_report import render_sweep_report
+    from clipaudit.report.sweep_view import render_sweep_report
 
-    validate_document(run.document, "sweep")
+    check_own(run.document, "sweep")
     parquet = io.BytesIO()
     run.table.to_parquet(parquet, index=False)
     files = {
-        "sweep.json": json.dumps(run.document, indent=2, ensure_ascii=False).encode("utf-8"),
+        "sweep.json": to_json_bytes(run.document),
         "sweep.parquet": parquet.getvalue(),
         "sweep.html": render_sweep_report(run.document).encode("utf-8"),
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipaudit.cache import atomic_write_bytes, cache_key
+from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.data.base import UnreadableImage, describe_bad_images
 from clipaudit.errors import DataError
 from clipaudit.models.base import ModelInfo, ZeroShotModel

@@ -1,7 +1,7 @@
 """`clipaudit compare`: does a candidate audit make any group worse than a baseline audit?
 
 Two audit outputs (each a folder with ``results.json`` and ``predictions.parquet``) are compared
-group by group, for every rule of a thresholds file (:mod:`clipaudit.thresholds`) or, without one,
+group by group, for every rule of a thresholds file (:mod:`clipaudit.compare.thresholds`) or, without one,
 for "no significant worsening of any group in any probe".
 
 Pairing. When both audits ran on the same dataset (the same ``manifest.dataset.fingerprint``),
@@ -36,19 +36,17 @@ written, and raises :class:`CompareError` with one line naming the folder, rule 
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-import clipaudit
-from clipaudit.errors import ClipauditError
+from clipaudit.documents import check_own, read_document, stamped, to_json_bytes
+from clipaudit.errors import ClipauditError, CompareError
 from clipaudit.predictions import REQUIRED_COLUMNS, read_predictions
 from clipaudit.stats.disparities import newcombe_difference
 from clipaudit.stats.engine import GROUP_SEPARATOR, SLICE_SEPARATOR, metric_outcomes, order_values
@@ -56,9 +54,8 @@ from clipaudit.stats.hypothesis_tests import pairwise_test
 from clipaudit.stats.intervals import validate_confidence
 from clipaudit.stats.multiple import adjust_p_values
 from clipaudit.stats.paired import paired_difference_from_outcomes
-from clipaudit.thresholds import Rule, Thresholds, default_rules, higher_is_worse, rule_location
+from clipaudit.compare.thresholds import Rule, Thresholds, default_rules, higher_is_worse, rule_location
 
-SCHEMA_VERSION = "1.0"
 TOLERANCE = 1e-12
 ROLES = ("baseline", "candidate")
 
@@ -71,9 +68,6 @@ MAX_GAP_EXCEEDED = "max_gap exceeded"
 SIGNIFICANT_WORSENING = "significant worsening"
 GAP_GROUP = "(gap across groups)"
 
-
-class CompareError(ClipauditError):
-    """Two audits, or an audit and a rule, that cannot be compared."""
 
 
 @dataclass(frozen=True)
@@ -160,8 +154,6 @@ def _probe_view(entry: dict[str, Any], label: str) -> ProbeView:
 
 def load_audit_output(path: str | Path, *, role: str) -> AuditOutput:
     """Read an audit output folder; :class:`CompareError` says what is missing."""
-    from clipaudit.schemas import validate_results
-
     folder = Path(path)
     if not folder.is_dir():
         raise CompareError(f"{role} {folder}: no such folder; expected an audit output folder "
@@ -171,13 +163,9 @@ def load_audit_output(path: str | Path, *, role: str) -> AuditOutput:
         raise CompareError(f"{role} {folder}: no {' and no '.join(missing)}; compare needs an audit output folder "
                            "with results.json and predictions.parquet (clipaudit stats writes no predictions)")
     try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise CompareError(f"{role} {folder / 'results.json'}: not readable JSON ({error})") from None
-    try:
-        validate_results(results)
+        results = read_document(folder / "results.json", "results")
     except ClipauditError as error:
-        raise CompareError(f"{role} {folder}: {error}") from None
+        raise CompareError(f"{role} {error}") from None
     try:
         predictions = read_predictions(folder / "predictions.parquet")
     except ClipauditError as error:
@@ -635,10 +623,7 @@ class Comparison:
                     "status": gap.status, "reasons": gap.reasons},
             })
         failures = self.violations()
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "clipaudit_version": clipaudit.__version__,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        return stamped("compare", {
             "passed": self.passed,
             "exit_code": self.exit_code,
             "baseline": self.baseline.summary(),
@@ -659,7 +644,7 @@ class Comparison:
             "summary": self.summary(),
             "violations": [violation_record(result, self.settings) for result in failures],
             "notes": [*self.notes, *([self.pairing.note] if self.pairing.note else [])],
-        }
+        })
 
 
 def compare_audits(baseline: AuditOutput, candidate: AuditOutput, thresholds: Thresholds | None = None, *,
@@ -859,16 +844,10 @@ def render_junit(document: dict[str, Any]) -> str:
 def comparison_files(comparison: Comparison) -> dict[str, bytes]:
     """The four output files, rendered in memory (nothing is written here)."""
     from clipaudit.report.compare_view import render_compare_html
-    from clipaudit.schemas import load_schema
-    import jsonschema
 
-    document = comparison.to_dict()
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(load_schema("compare")).iter_errors(document))
-    if error is not None:  # a bug, not bad input: the document is ours
-        raise AssertionError(f"compare.json does not follow its schema: {error.json_path}: {error.message}")
+    document = check_own(comparison.to_dict(), "compare")
     return {
-        "compare.json": json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"),
+        "compare.json": to_json_bytes(document),
         "compare.md": render_markdown(document).encode("utf-8"),
         "compare.html": render_compare_html(document).encode("utf-8"),
         "junit.xml": render_junit(document).encode("utf-8"),
@@ -880,7 +859,7 @@ OUTPUT_NAMES = ("compare.json", "compare.md", "compare.html", "junit.xml")
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:
     """Write compare.json, compare.md, compare.html and junit.xml into ``out_dir``, all or nothing."""
-    from clipaudit.outputs import write_output_files
+    from clipaudit.files import write_output_files
 
     return write_output_files(Path(out_dir), comparison_files(comparison))
 
@@ -888,7 +867,7 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:
 def run_compare(baseline: str | Path, candidate: str | Path, *, thresholds: str | Path | None = None,
                 settings: CompareSettings = CompareSettings()) -> Comparison:
     """`clipaudit compare` without writing: load, check, compare. Raises on bad input."""
-    from clipaudit.thresholds import load_thresholds
+    from clipaudit.compare.thresholds import load_thresholds
 
     base = load_audit_output(baseline, role="baseline")
     cand = load_audit_output(candidate, role="candidate")

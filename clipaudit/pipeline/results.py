@@ -4,27 +4,25 @@ Torch-free: `clipaudit stats` rebuilds results from a predictions file with this
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-import clipaudit
-from clipaudit.confusion import confusion_matrix
-from clipaudit.outputs import write_output_files
+from clipaudit.documents import check_own, stamped, to_json_bytes
+from clipaudit.files import write_output_files
+from clipaudit.stats import StatsSettings, compute_statistics
+from clipaudit.stats.confusion import confusion_matrix
 from clipaudit.taxonomy import Taxonomy
 
-SCHEMA_VERSION = "1.0"
+#: Every file an audit folder can hold; a run removes those of an earlier run it does not write.
+AUDIT_OUTPUT_NAMES = ("results.json", "predictions.parquet", "report.html", "summary.md", "model-index.yaml")
 
 
-def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: dict, settings, timings: dict, started: float) -> dict:
+def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: dict, settings: StatsSettings,
+                  timings: dict, started: float) -> dict:
     """Statistics over a predictions table, wrapped with the manifest into a results document."""
-    from clipaudit.schemas import validate_results
-    from clipaudit.stats import compute_statistics
-
     mark = time.perf_counter()
     statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
     timings["statistics_s"] = time.perf_counter() - mark
@@ -38,11 +36,8 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         if confusion is not None:
             probe["confusion"] = confusion
         probes.append(probe)
-    results = {
-        "schema_version": SCHEMA_VERSION,
+    results = stamped("results", {
         "manifest": {
-            "clipaudit_version": clipaudit.__version__,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             **manifest,
             "taxonomy": {key: value for key, value in described.items() if key != "probes"},
@@ -51,9 +46,8 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         },
         "probes": probes,
         "findings": statistics["findings"],
-    }
-    validate_results(results)
-    return results
+    })
+    return check_own(results, "results")
 
 
 def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path, *, comparison: dict | None = None) -> list[Path]:
@@ -63,7 +57,7 @@ def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path
     from clipaudit.predictions import predictions_to_parquet_bytes
     from clipaudit.report import render_model_index, render_report, render_summary_markdown
 
-    files = {"results.json": json.dumps(results, indent=2, ensure_ascii=False).encode("utf-8")}
+    files = {"results.json": to_json_bytes(results)}
     if predictions is not None:
         files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
     files["report.html"] = render_report(results, comparison=comparison).encode("utf-8")

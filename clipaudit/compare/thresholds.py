@@ -30,16 +30,13 @@ from typing import Any
 
 import jsonschema
 
-from clipaudit.errors import ClipauditError
+from clipaudit.errors import ThresholdsError
 from clipaudit.schemas import load_schema
-from clipaudit.taxonomy_yaml import LocatedYaml, Problem, child_path, read_located_yaml_file
+from clipaudit.located_yaml import LocatedYaml, Problem, child_path, read_located_yaml_file
 
 ACCURACY = "accuracy"
 BOUNDS = ("max_rise", "max_drop", "max", "min", "max_gap", "no_significant_worsening")
 
-
-class ThresholdsError(ClipauditError):
-    """A thresholds file that cannot be read or does not follow the schema."""
 
 
 def higher_is_worse(metric: str) -> bool:
@@ -108,7 +105,7 @@ def load_thresholds(path: str | Path) -> Thresholds:
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise ThresholdsError(f"{problems[0]}{more}")
-    _, located, _ = read_located_yaml_file(path, str(path))
+    _, located, _ = read_located_yaml_file(path, str(path), expected="a mapping with 'rules'")
     assert located is not None  # thresholds_problems reported an unreadable file
     document = located.data
     rules = tuple(_rule(raw, index, located, str(path)) for index, raw in enumerate(document["rules"]))

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from clipaudit.errors import TaxonomyError
-from clipaudit.taxonomy_yaml import DocumentChecker, child_path, read_located_yaml_file
+from clipaudit.located_yaml import child_path, read_located_yaml_file
+from clipaudit.taxonomy.checks import DocumentChecker
 
 SPEC_KEYS = {"description": False, "templates": False, "class_sets": False, "synonyms": False}
 CLASS_SET_KEYS = {"add_classes": False, "remove_classes": False, "relabel": False, "set_prompts": False, "probe_templates": False}

@@ -1,0 +1,1 @@
+"""What every job shares: loading and checking inputs, encoding, scoring, the results document."""

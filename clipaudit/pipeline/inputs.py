@@ -1,0 +1,109 @@
+"""Load a dataset and a model and check every taxonomy against both, before any encoding."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from clipaudit.errors import TaxonomyError
+from clipaudit.pipeline.options import AuditOptions
+from clipaudit.taxonomy import Taxonomy, check_against_dataset, check_against_model
+
+
+@dataclass
+class AuditInputs:
+    """A dataset and a model, loaded and checked against the taxonomies they will answer."""
+
+    dataset: object
+    model: object
+    cache_dir: Path
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
+
+    @property
+    def model_manifest(self) -> dict:
+        manifest = asdict(self.model.info)
+        manifest["id"] = manifest.pop("name")
+        return manifest
+
+
+def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: AuditOptions) -> AuditInputs:
+    """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
+    from clipaudit.files import default_cache_dir
+    from clipaudit.data import load_dataset
+    from clipaudit.models import load_model
+
+    started = time.perf_counter()
+    cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    dataset = load_dataset(data, cache_dir=cache_dir)
+    values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
+    warnings = list(dict.fromkeys(
+        warning for taxonomy in taxonomies for warning in _check_taxonomy_fits_dataset(taxonomy, dataset, values)
+    ))
+    timings = {"load_data_s": time.perf_counter() - started}
+    _seed_everything(options.seed)
+    mark = time.perf_counter()
+    zero_shot_model = load_model(
+        model,
+        device=options.device,
+        dtype=options.dtype,
+        cache_dir=cache_dir,
+        trust_remote_code=options.trust_remote_code,
+    )
+    for taxonomy in taxonomies:
+        _check_taxonomy_fits_model(taxonomy, zero_shot_model)
+    timings["load_model_s"] = time.perf_counter() - mark
+    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings)
+
+
+def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]]) -> list[str]:
+    """Errors stop the audit; warnings are returned for the manifest and the report's caveats.
+
+    A target value with no class is only a warning in general (those images count as
+    misclassified), but an error where the dataset explains that the attribute does not map
+    onto the vocabulary the taxonomy uses (UTKFace's 5 race groups against FairFace's 7).
+    """
+    problems = check_against_dataset(taxonomy, values)
+    errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
+    if errors:
+        note = _dataset_note(dataset, errors[0])
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise TaxonomyError(f"{errors[0]}{note}{more}")
+    notes = getattr(dataset, "notes", {}) or {}
+    for probe in taxonomy.probes:
+        if probe.target in notes and probe.target in values:
+            unmapped = sorted(values[probe.target] - set(probe.class_ids()))
+            if unmapped:
+                raise TaxonomyError(
+                    f"probe '{probe.id}': dataset {dataset.spec!r} has {probe.target} values "
+                    f"{', '.join(map(repr, unmapped))} that no class of the probe names; {notes[probe.target]}"
+                )
+    return [str(problem) for problem in problems]
+
+
+def _dataset_note(dataset, problem) -> str:
+    """Datasets explain attributes that do not map onto FairFace's vocabulary (UTKFace's race)."""
+    notes = getattr(dataset, "notes", {}) or {}
+    for attribute, note in notes.items():
+        if attribute in str(problem):
+            return f"; {note}"
+    return ""
+
+
+def _check_taxonomy_fits_model(taxonomy: Taxonomy, model) -> None:
+    problems = check_against_model(taxonomy, model.count_tokens, model.info.max_text_tokens)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise TaxonomyError(f"{problems[0]}{more}")
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

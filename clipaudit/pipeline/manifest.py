@@ -1,0 +1,35 @@
+"""The provenance of a run that encoded images: the same manifest for an audit and a sweep."""
+from __future__ import annotations
+
+from clipaudit.pipeline.inputs import AuditInputs
+from clipaudit.pipeline.options import AuditOptions
+
+SKIPPED_IMAGES_LISTED = 100
+
+
+def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOptions) -> dict:
+    """Model, dataset (with the images skipped and why), device, dtype, seed, batching, cache, warnings."""
+    dataset = inputs.dataset
+    return {
+        "model": inputs.model_manifest,
+        "dataset": {
+            "spec": data,
+            "fingerprint": dataset.fingerprint,
+            "n_images": len(dataset),
+            "n_used": int(len(images.rows)),
+            "n_skipped": len(images.bad_images),
+            "skipped_images": [
+                {"image_id": image_id, "reason": reason}
+                for image_id, reason in images.bad_images[:SKIPPED_IMAGES_LISTED]
+            ],
+            "attributes": list(dataset.attributes),
+        },
+        "device": inputs.model.info.device,
+        "dtype": inputs.model.info.dtype,
+        "seed": options.seed,
+        "batch_size": options.batch_size,
+        "image_embeddings_from_cache": images.from_cache,
+        "images_encoded": 0 if images.from_cache else int(len(images.rows) + len(images.bad_images)),
+        "cache_dir": str(inputs.cache_dir),
+        "warnings": inputs.warnings,
+    }

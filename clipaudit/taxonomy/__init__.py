@@ -1,0 +1,33 @@
+"""Taxonomies: YAML files of probes and variants -> typed, validated objects.
+
+- :mod:`~clipaudit.taxonomy.model`: the frozen objects (:class:`Taxonomy`, :class:`Probe`, ...);
+- :mod:`~clipaudit.taxonomy.checks`: the file contract, every problem with its line;
+- :mod:`~clipaudit.taxonomy.variants`: applying a variant's edits;
+- :mod:`~clipaudit.taxonomy.loading`: finding, reading and combining files;
+- :mod:`~clipaudit.taxonomy.fit`: checks against a dataset and a model.
+"""
+from clipaudit.located_yaml import Problem
+from clipaudit.taxonomy.fit import check_against_dataset, check_against_model
+from clipaudit.taxonomy.loading import (
+    combine_taxonomies,
+    load_taxonomy,
+    resolve_taxonomy_path,
+    shipped_taxonomies,
+    validate_taxonomy_file,
+)
+from clipaudit.taxonomy.model import Probe, Taxonomy, TaxonomyClass, Variant
+
+__all__ = [
+    "Probe",
+    "Problem",
+    "Taxonomy",
+    "TaxonomyClass",
+    "Variant",
+    "check_against_dataset",
+    "check_against_model",
+    "combine_taxonomies",
+    "load_taxonomy",
+    "resolve_taxonomy_path",
+    "shipped_taxonomies",
+    "validate_taxonomy_file",
+]

@@ -1,0 +1,104 @@
+"""Checks of a taxonomy against a dataset and a model, run before the expensive part of an audit."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Literal
+
+from clipaudit.located_yaml import LocatedYaml, Problem, child_path, read_located_yaml_file
+from clipaudit.taxonomy.checks import TAXONOMY_SHAPE
+from clipaudit.taxonomy.model import Probe, Taxonomy
+
+
+def check_against_dataset(taxonomy: Taxonomy, attributes: dict[str, set[str]]) -> list[Problem]:
+    """What the taxonomy asks of the dataset that the dataset lacks.
+
+    ``attributes`` maps each dataset column to the values it holds. Errors: a target or
+    slice column the dataset lacks; an attribute probe none of whose class ids occur in
+    its target column (a vocabulary mismatch). Warnings: a class id the target never
+    holds (no image can confirm it), a target value with no class (those images can
+    never be classified correctly, which lowers their group's accuracy by construction).
+    """
+    located = _Locator(taxonomy)
+    problems: list[Problem] = []
+    available = ", ".join(sorted(attributes)) or "(none)"
+    for probe_index, probe in enumerate(taxonomy.probes):
+        probe_path = child_path("probes", probe_index)
+        for slice_index, slice_ in enumerate(probe.slices):
+            for position, column in enumerate(slice_):
+                if column not in attributes:
+                    field = child_path(probe_path, "slices") + f"[{slice_index}]" + \
+                        (f"[{position}]" if len(slice_) > 1 else "")
+                    problems.append(located.problem(field, f"slice column '{column}' is not in the dataset; "
+                                                           f"its columns: {available}"))
+        if probe.target is None:
+            continue
+        target_path = child_path(probe_path, "target")
+        if probe.target not in attributes:
+            problems.append(located.problem(target_path, f"target column '{probe.target}' is not in the dataset; "
+                                                         f"its columns: {available}"))
+            continue
+        problems.extend(_target_vocabulary(probe, probe_path, attributes[probe.target], located))
+    return problems
+
+
+def _target_vocabulary(probe: Probe, probe_path: str, values: set[str], located: _Locator) -> list[Problem]:
+    class_ids = probe.class_ids()
+    values_shown = ", ".join(sorted(values))
+    if values and not values.intersection(class_ids):
+        return [located.problem(child_path(probe_path, "classes"),
+                                f"no class id of probe '{probe.id}' occurs in column '{probe.target}' "
+                                f"(its values: {values_shown}); class ids must be the dataset's values")]
+    problems = []
+    for class_index, class_id in enumerate(class_ids):
+        if class_id not in values:
+            problems.append(located.problem(
+                child_path(child_path(child_path(probe_path, "classes"), class_index), "id"),
+                f"class '{class_id}' never occurs in column '{probe.target}' (its values: {values_shown})",
+                severity="warning"))
+    for value in sorted(values - set(class_ids)):
+        problems.append(located.problem(
+            child_path(probe_path, "classes"),
+            f"dataset value '{value}' of column '{probe.target}' has no class; its images can never be "
+            "classified correctly", severity="warning"))
+    return problems
+
+
+def check_against_model(taxonomy: Taxonomy, count_tokens: Callable[[str], int], max_tokens: int) -> list[Problem]:
+    """Prompts longer than the model's text context (they would be silently truncated).
+
+    ``count_tokens`` must count the way the model's tokenizer does, special tokens included.
+    """
+    located = _Locator(taxonomy)
+    problems: list[Problem] = []
+    for probe_index, probe in enumerate(taxonomy.probes):
+        for class_index, cls in enumerate(probe.classes):
+            class_path = child_path(child_path(child_path("probes", probe_index), "classes"), class_index)
+            for prompt_index, prompt in enumerate(taxonomy.prompts_for(probe, cls)):
+                token_count = count_tokens(prompt)
+                if token_count > max_tokens:
+                    field = child_path(child_path(class_path, "prompts"), prompt_index) \
+                        if cls.prompts is not None else class_path
+                    problems.append(located.problem(
+                        field, f"prompt {prompt!r} has {token_count} tokens; the model reads at most "
+                               f"{max_tokens}, so it would be truncated"))
+    return problems
+
+
+class _Locator:
+    """Lines for a taxonomy's fields, re-read from its file when the file is unchanged.
+
+    Variants renumber classes, so only an unmodified taxonomy gets line numbers.
+    """
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.file = str(taxonomy.path) if taxonomy.path else taxonomy.name
+        self.located: LocatedYaml | None = None
+        if taxonomy.path is not None and taxonomy.variant is None:
+            raw, located, _ = read_located_yaml_file(taxonomy.path, self.file, expected=TAXONOMY_SHAPE)
+            if raw is not None and hashlib.sha256(raw).hexdigest() == taxonomy.sha256:
+                self.located = located
+
+    def problem(self, field: str, message: str, *, severity: Literal["error", "warning"] = "error") -> Problem:
+        line = self.located.line_of(field) if self.located is not None else None
+        return Problem(self.file, line, field, message, severity)
