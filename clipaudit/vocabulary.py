@@ -1,0 +1,47 @@
+"""The words every output shares: metric names and directions, how groups and slices are named.
+
+Statistics, sweep, compare and every renderer (HTML, Markdown, JUnit, model-index, terminal)
+take these from here, so a metric reads and points the same way everywhere.
+"""
+from __future__ import annotations
+
+ACCURACY = "accuracy"
+HARM_RATE = "harm_rate"
+RATE_SUFFIX = "_rate"
+#: A group's label joins its attribute values: "Black / Female".
+GROUP_SEPARATOR = " / "
+#: A slice's id joins its attribute names: "race x gender".
+SLICE_SEPARATOR = " x "
+
+
+def category_metric(category: str) -> str:
+    """The metric for one harm category: ``'crime'`` -> ``'crime_rate'``."""
+    return f"{category}{RATE_SUFFIX}"
+
+
+def higher_is_worse(metric: str) -> bool:
+    """Harm rates get worse when they rise; accuracy when it drops."""
+    return metric != ACCURACY
+
+
+def direction_phrase(metric: str) -> str:
+    """``'higher is better'`` for accuracy, ``'higher is worse'`` for harm rates."""
+    return "higher is worse" if higher_is_worse(metric) else "higher is better"
+
+
+def metric_label(metric: str) -> str:
+    """A heading: ``'non_human_rate'`` -> ``'Non human rate'``."""
+    return metric.replace("_", " ").strip().capitalize()
+
+
+def metric_words(metric: str) -> str:
+    """Inside a sentence: ``'non_human_rate'`` -> ``'non human rate'``."""
+    return metric.replace("_", " ").strip()
+
+
+def group_label(values: tuple[str, ...] | list[str]) -> str:
+    return GROUP_SEPARATOR.join(values)
+
+
+def slice_id(attributes: tuple[str, ...] | list[str]) -> str:
+    return SLICE_SEPARATOR.join(attributes)
