@@ -30,7 +30,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clipaudit.stats import StatsSettings, compute_statistics, permutation_chi_square_test  # noqa: E402
-from clipaudit.stats.engine import FAIRFACE_ORDER  # noqa: E402
+from clipaudit.stats.groups import FAIRFACE_ORDER  # noqa: E402
 from clipaudit.stats.hypothesis_tests import chi_square_statistic  # noqa: E402
 from clipaudit.taxonomy import Probe, TaxonomyClass as Class  # noqa: E402
 

@@ -12,6 +12,8 @@ RATE_SUFFIX = "_rate"
 GROUP_SEPARATOR = " / "
 #: A slice's id joins its attribute names: "race x gender".
 SLICE_SEPARATOR = " x "
+#: The row a regression check reports for a bound on the spread across groups (max_gap).
+GAP_GROUP = "(gap across groups)"
 
 
 def category_metric(category: str) -> str:

@@ -154,7 +154,8 @@ def test_findings_come_from_pairwise_comparisons_sorted_by_severity(planted: pd.
         assert finding["significant"] and finding["p_adjusted"] < 0.05 and abs(finding["difference"]) >= 0.02
         assert finding["difference_ci_low"] <= finding["difference"] <= finding["difference_ci_high"]
         assert "BH-adjusted" in finding["text"] and re.search(r"(worse|better) \(", finding["text"])
-    keys = [(f["p_adjusted"], -abs(f["difference"])) for f in findings]
+    # One order for every output: worse off first, then the largest difference, then the smallest p.
+    keys = [(0 if f["worse"] else 1, -abs(f["difference"]), f["p_adjusted"]) for f in findings]
     assert keys == sorted(keys)
     assert "false discovery rate" in results["statistics"]["family"]
 

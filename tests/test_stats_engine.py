@@ -16,8 +16,9 @@ from statsmodels.stats.multitest import multipletests
 from clipaudit.errors import ClipauditError
 from clipaudit.schemas import load_schema, validate_results
 from clipaudit.stats import StatsSettings, compute_statistics, interval
-from clipaudit.stats.engine import FAIRFACE_ORDER
-from clipaudit.stats.findings import finding_text, format_p
+from clipaudit.stats.groups import FAIRFACE_ORDER
+from clipaudit.format import p_phrase as format_p
+from clipaudit.stats.findings import finding_text
 
 TOLERANCE = 1e-9
 RACES = FAIRFACE_ORDER["race"]
@@ -324,7 +325,7 @@ def test_findings_name_the_group_with_numbers(audit: tuple[pd.DataFrame, dict[st
     accuracy = next(f for f in findings if f["probe"] == "gender" and f["slice"] == "race")
     assert accuracy["group"] == "Black" and accuracy["difference"] < 0
     assert re.search(r"-\d+\.\d points", accuracy["text"])
-    keys = [(f["p_adjusted"], -abs(f["difference"])) for f in findings]
+    keys = [(0 if f["worse"] else 1, -abs(f["difference"]), f["p_adjusted"]) for f in findings]
     assert keys == sorted(keys)
 
 

@@ -33,15 +33,9 @@ import jsonschema
 from clipaudit.errors import ThresholdsError
 from clipaudit.schemas import load_schema
 from clipaudit.located_yaml import LocatedYaml, Problem, child_path, read_located_yaml_file
+from clipaudit.vocabulary import higher_is_worse
 
-ACCURACY = "accuracy"
 BOUNDS = ("max_rise", "max_drop", "max", "min", "max_gap", "no_significant_worsening")
-
-
-
-def higher_is_worse(metric: str) -> bool:
-    """Harm rates get worse when they rise; accuracy when it drops."""
-    return metric != ACCURACY
 
 
 @dataclass(frozen=True)

@@ -5,25 +5,23 @@ See the README section "Statistics" for what each number is and how it is comput
 """
 from clipaudit.stats.disparities import (
     BootstrapSpread,
+    Disparity,
     TwoSampleEstimate,
     bootstrap_spread,
+    disparity,
+    gap,
     katz_ratio,
     minimum_detectable_difference,
     newcombe_difference,
     odds_ratio,
-)
-from clipaudit.stats.engine import (
-    Disparity,
-    GroupCounts,
-    ProbeSpec,
-    Reference,
-    StatsSettings,
-    compute_statistics,
-    disparity,
-    gap,
     ratio,
-    resolve_reference,
 )
+from clipaudit.stats.engine import compute_statistics
+from clipaudit.stats.groups import GroupCounts, SliceGroups, group_counts, probe_slice_groups
+from clipaudit.stats.metrics import ProbeSpec, metric_names, metric_outcomes
+from clipaudit.stats.reference import Reference, resolve_reference
+from clipaudit.stats.settings import StatsSettings
+from clipaudit.stats.significance import correct_family, is_significant
 from clipaudit.stats.findings import Finding
 from clipaudit.stats.hypothesis_tests import (
     McNemarTest,
@@ -52,6 +50,7 @@ __all__ = [
     "OmnibusTest",
     "PairedDifference",
     "PairwiseTest",
+    "SliceGroups",
     "ProbeSpec",
     "Reference",
     "StatsSettings",
@@ -63,12 +62,17 @@ __all__ = [
     "chi_square_test",
     "cochran_armitage_test",
     "compute_statistics",
+    "correct_family",
     "disparity",
     "gap",
+    "group_counts",
     "holm",
     "interval",
+    "is_significant",
     "katz_ratio",
     "mcnemar_exact",
+    "metric_names",
+    "metric_outcomes",
     "minimum_detectable_difference",
     "newcombe_difference",
     "odds_ratio",
@@ -76,6 +80,7 @@ __all__ = [
     "paired_difference",
     "paired_difference_from_outcomes",
     "pairwise_test",
+    "probe_slice_groups",
     "permutation_chi_square_test",
     "ratio",
     "resolve_reference",

@@ -27,12 +27,14 @@ Zero-count policy, stated once:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from clipaudit.stats.groups import GroupCounts
 from clipaudit.stats.intervals import wilson_interval
 
 FloatArray = NDArray[np.float64]
@@ -201,3 +203,50 @@ def bootstrap_spread(successes: ArrayLike, n: ArrayLike, *, resamples: int, conf
         ratio_low, ratio_high = float(low), float(high)
     return BootstrapSpread(gap_low=float(gap_low), gap_high=float(gap_high), ratio_low=ratio_low,
                            ratio_high=ratio_high, resamples=int(resamples))
+
+
+# --- spread of the rates across groups -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disparity:
+    """Spread of the rates across groups with ``n >= min_n``.
+
+    ``gap = max - min``; ``ratio = min / max`` (``None`` when max is 0). All but
+    ``groups_compared`` are ``None`` when fewer than two groups qualify. Ties go to
+    the group listed first.
+    """
+
+    gap: float | None
+    ratio: float | None
+    max_group: str | None
+    min_group: str | None
+    groups_compared: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def disparity(counts: GroupCounts, *, min_n: int) -> Disparity:
+    """Disparity measures over the non-small groups of ``counts``."""
+    qualifies = counts.n >= min_n
+    compared = int(qualifies.sum())
+    if compared < 2:
+        return Disparity(gap=None, ratio=None, max_group=None, min_group=None, groups_compared=compared)
+    indices = np.flatnonzero(qualifies)
+    rates = counts.successes[indices] / counts.n[indices]
+    highest, lowest = indices[int(np.argmax(rates))], indices[int(np.argmin(rates))]
+    max_rate, min_rate = float(rates.max()), float(rates.min())
+    return Disparity(gap=max_rate - min_rate, ratio=(min_rate / max_rate) if max_rate > 0 else None,
+                     max_group=counts.labels[highest], min_group=counts.labels[lowest],
+                     groups_compared=compared)
+
+
+def gap(counts: GroupCounts, *, min_n: int) -> float | None:
+    """Largest minus smallest rate among groups with ``n >= min_n`` (see :func:`disparity`)."""
+    return disparity(counts, min_n=min_n).gap
+
+
+def ratio(counts: GroupCounts, *, min_n: int) -> float | None:
+    """Smallest over largest rate among groups with ``n >= min_n`` (see :func:`disparity`)."""
+    return disparity(counts, min_n=min_n).ratio

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from clipaudit import format
+from clipaudit.stats.groups import GroupCounts
 from clipaudit.stats.intervals import interval
+from clipaudit.stats.metrics import ProbeSpec
 from clipaudit.stats.multiple import CORRECTION_LABELS
-
-if TYPE_CHECKING:
-    from clipaudit.stats.engine import GroupCounts, ProbeSpec, StatsSettings
-
-ACCURACY = "accuracy"
-HARM_RATE = "harm_rate"
+from clipaudit.stats.settings import StatsSettings
+from clipaudit.vocabulary import ACCURACY, HARM_RATE
 
 
 @dataclass(frozen=True)
@@ -58,18 +57,6 @@ class Finding:
         return asdict(self)
 
 
-def format_percent(value: float) -> str:
-    """``0.1437`` -> ``'14.4%'``."""
-    return f"{100.0 * value:.1f}%"
-
-
-def format_p(p_value: float) -> str:
-    """``'p < 0.001'`` below 0.001, else ``'p = 0.012'`` (three significant digits)."""
-    if p_value < 0.001:
-        return "p < 0.001"
-    return f"p = {p_value:.3g}"
-
-
 def describe_outcome(metric: str, probe_id: str) -> str:
     """What a success means for ``metric``, as a verb phrase."""
     if metric == ACCURACY:
@@ -95,25 +82,21 @@ def finding_text(*, group: str, metric: str, probe_id: str, value: float, ci_low
     """One sentence, e.g. 'Images labelled Black were put in a non_human class in 14.4% of
     cases (95% CI 12.6–16.4%) against 4.9% overall: +9.5 points (95% CI +7.6 to +11.5),
     worse (Holm-adjusted p < 0.001).'"""
-    difference_points = 100.0 * (value - reference_value)
-    interval_text = ""
-    if difference_ci is not None:
-        interval_text = (f" ({100.0 * confidence:g}% CI {100.0 * difference_ci[0]:+.1f} "
-                         f"to {100.0 * difference_ci[1]:+.1f})")
+    interval_text = "" if difference_ci is None else \
+        f" ({format.ci_label(confidence)} {format.points_range(*difference_ci)})"
     verdict = "" if worse is None else (", worse" if worse else ", better")
-    return (f"Images labelled {group} {describe_outcome(metric, probe_id)} in {format_percent(value)} of cases "
-            f"({100.0 * confidence:g}% CI {100.0 * ci_low:.1f}\u2013{format_percent(ci_high)}) "
-            f"against {format_percent(reference_value)} {describe_reference(reference)}: "
-            f"{difference_points:+.1f} points{interval_text}{verdict} "
-            f"({CORRECTION_LABELS.get(correction, correction + '-adjusted')} {format_p(p_adjusted)}).")
+    return (f"Images labelled {group} {describe_outcome(metric, probe_id)} in {format.percent(value)} of cases "
+            f"({format.ci_label(confidence)} {format.percent_range(ci_low, ci_high)}) "
+            f"against {format.percent(reference_value)} {describe_reference(reference)}: "
+            f"{format.points_number(value - reference_value)} points{interval_text}{verdict} "
+            f"({CORRECTION_LABELS.get(correction, correction + '-adjusted')} {format.p_phrase(p_adjusted)}).")
 
 
 def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, GroupCounts, dict[str, Any]]],
                    *, settings: StatsSettings) -> list[Finding]:
     """Findings for ``(probe, slice id, metric, counts, comparison entry)`` tuples.
 
-    Sorted by severity: adjusted p-value, then decreasing absolute difference, then
-    probe, slice, metric and group so the order is deterministic.
+    In the one order every output shows them (see :func:`finding_order`).
     """
     findings = []
     for probe, slice_id, metric, counts, comparison in significant:
@@ -135,5 +118,13 @@ def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, GroupCounts,
                                 difference_ci_low=difference_ci[0], difference_ci_high=difference_ci[1],
                                 test=comparison["test"], worse=bool(comparison["worse"]), n=n,
                                 alpha=float(settings.alpha), min_effect=float(settings.min_effect)))
-    findings.sort(key=lambda f: (f.p_adjusted, -abs(f.difference), f.probe, f.slice, f.metric, f.group))
+    findings.sort(key=finding_order)
     return findings
+
+
+def finding_order(finding: Finding) -> tuple:
+    """Groups worse off than their reference first, then the largest difference, then the
+    smallest adjusted p-value; probe, slice, metric and group make the order deterministic.
+    results.json lists findings in this order and every output keeps it."""
+    return (0 if finding.worse in (True, None) else 1, -abs(finding.difference), finding.p_adjusted,
+            finding.probe, finding.slice, finding.metric, finding.group)
