@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from clipaudit.audit import AuditOptions, run_audit
-from clipaudit.cli import _quiet_libraries
+from clipaudit.cli.commands import quiet_libraries
 from clipaudit.data import load_dataset
 from clipaudit.demo.model import demo_model_dir
 from clipaudit.stats import StatsSettings
@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=630)
     arguments = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
     taxonomy = load_taxonomy("clip_denigration")
     data = f"synthetic:{arguments.images}"
     settings = StatsSettings()

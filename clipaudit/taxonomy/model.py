@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from clipaudit.errors import TaxonomyError
 from clipaudit.located_yaml import LocatedYaml
-from clipaudit.taxonomy.checks import DocumentChecker, fill_template
+from clipaudit.taxonomy.checks import DocumentChecker
+from clipaudit.taxonomy.templates import fill_template
 from clipaudit.taxonomy.variants import apply_variant_edits
 
 ProbeKind = Literal["attribute", "harm"]

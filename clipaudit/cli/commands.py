@@ -1,0 +1,244 @@
+"""One function per command: arguments in, one call into the API, an exit code out."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from clipaudit.cli.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION
+from clipaudit.errors import UsageError
+
+DEMO_TAXONOMIES = ("fairface_demographics", "clip_denigration")
+
+
+def _stats_settings(arguments: argparse.Namespace):
+    from clipaudit.stats import StatsSettings
+
+    # --reference is repeatable: 'REF' sets the default, 'PROBE=REF' one probe's reference.
+    reference, by_probe = "overall", {}
+    for value in getattr(arguments, "reference", None) or ["overall"]:
+        probe_id, separator, probe_reference = value.partition("=")
+        if separator and not probe_id.startswith("group:"):
+            by_probe[probe_id] = probe_reference
+        else:
+            reference = value
+    return StatsSettings(
+        confidence=arguments.confidence, min_n=arguments.min_n, alpha=arguments.alpha, seed=arguments.seed,
+        interval=arguments.interval, correction=arguments.correction, min_effect=arguments.min_effect,
+        reference=reference, reference_by_probe=by_probe, bootstrap=arguments.bootstrap,
+    )
+
+
+def _run_options(arguments: argparse.Namespace):
+    from clipaudit.audit import AuditOptions
+
+    return AuditOptions(
+        device=arguments.device,
+        dtype=arguments.dtype,
+        batch_size=arguments.batch_size,
+        num_workers=arguments.num_workers,
+        seed=arguments.seed,
+        cache_dir=arguments.cache_dir,
+        skip_bad_images=arguments.skip_bad_images,
+        trust_remote_code=arguments.trust_remote_code,
+        progress=not arguments.quiet,
+    )
+
+
+def cmd_audit(arguments: argparse.Namespace) -> int:
+    from clipaudit.audit import run_audit
+    from clipaudit.pipeline.results import write_outputs
+
+    quiet_libraries()
+    settings = _stats_settings(arguments)
+    taxonomy = _taxonomy(arguments.taxonomy)
+    check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
+    run = run_audit(
+        taxonomy=taxonomy,
+        data=arguments.data,
+        model=arguments.model,
+        options=_run_options(arguments),
+        stats_settings=settings,
+    )
+    comparison = check(run.results, run.predictions) if check else None
+    written = write_outputs(
+        run.results, run.predictions, arguments.out, comparison=comparison.to_dict() if comparison else None
+    )
+    _say_written(written, run.results)
+    if comparison is None:
+        from clipaudit.compare import OUTPUT_NAMES as COMPARE_OUTPUTS
+        from clipaudit.files import remove_stale_outputs
+
+        # A reused --out must not keep an earlier run's verdict next to this run's results.
+        remove_stale_outputs(arguments.out, COMPARE_OUTPUTS)
+        return EXIT_OK
+    return _report_comparison(comparison, arguments.out)
+
+
+def cmd_demo(arguments: argparse.Namespace) -> int:
+    from clipaudit.audit import run_audit
+    from clipaudit.pipeline.results import write_outputs
+
+    quiet_libraries()
+    data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
+    model = "demo"
+    if arguments.retrain:
+        from clipaudit.files import default_cache_dir
+        from clipaudit.demo.model import retrain_demo_model
+
+        model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
+    run = run_audit(
+        taxonomy=_taxonomy(list(DEMO_TAXONOMIES)),
+        data=data,
+        model=model,
+        options=_run_options(arguments),
+        stats_settings=_stats_settings(arguments),
+    )
+    written = write_outputs(run.results, run.predictions, arguments.out)
+    _say_written(written, run.results)
+    return EXIT_OK
+
+
+def cmd_validate(arguments: argparse.Namespace) -> int:
+    from clipaudit.validate import validate_command
+
+    quiet_libraries()
+    report_lines, ok = validate_command(
+        arguments.file, data=arguments.data, model=arguments.model, cache_dir=arguments.cache_dir
+    )
+    stream = sys.stdout if ok else sys.stderr
+    for line in report_lines:
+        print(line, file=stream)
+    return EXIT_OK if ok else EXIT_BAD_INPUT
+
+
+def cmd_sweep(arguments: argparse.Namespace) -> int:
+    from clipaudit.sweep import run_sweep, write_sweep_outputs
+    from clipaudit.sweep.spec import load_sweep_spec
+    from clipaudit.taxonomy import load_taxonomy
+
+    quiet_libraries()
+    spec = load_sweep_spec(arguments.spec) if arguments.spec else None
+    run = run_sweep(
+        taxonomies=[load_taxonomy(name) for name in arguments.taxonomy],
+        data=arguments.data,
+        model=arguments.model,
+        options=_run_options(arguments),
+        settings=_stats_settings(arguments),
+        spec=spec,
+    )
+    written = write_sweep_outputs(run, arguments.out)
+    findings = run.document["findings"]
+    print(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:", file=sys.stderr)
+    for path in written:
+        print(f"  {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_stats(arguments: argparse.Namespace) -> int:
+    from clipaudit.restats import recompute_statistics
+    from clipaudit.pipeline.results import write_outputs
+
+    results = recompute_statistics(
+        arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=_stats_settings(arguments)
+    )
+    written = write_outputs(results, None, arguments.out)
+    _say_written(written, results)
+    return EXIT_OK
+
+
+def cmd_compare(arguments: argparse.Namespace) -> int:
+    from clipaudit.compare import CompareSettings, run_compare
+
+    settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
+    comparison = run_compare(arguments.baseline, arguments.candidate, thresholds=arguments.thresholds,
+                             settings=settings)
+    return _report_comparison(comparison, arguments.out)
+
+
+def _baseline_check(arguments: argparse.Namespace, taxonomy):
+    """For `audit --baseline`: load the baseline and thresholds now; return the check to run on the audit."""
+    from clipaudit.compare import CompareSettings, audit_output_from_run, compare_audits, load_audit_output
+    from clipaudit.compare.thresholds import load_thresholds
+
+    if arguments.baseline is None:
+        if arguments.thresholds is not None:
+            raise UsageError("clipaudit audit: --thresholds needs --baseline DIR (see clipaudit audit --help)")
+        return None
+    settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
+    baseline = load_audit_output(arguments.baseline, role="baseline")
+    thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds is not None else None
+    if thresholds is None:  # the default rules compare every probe: both sides must have the same ones
+        _require_same_probes(set(baseline.probes), set(taxonomy.probe_ids()), baseline=arguments.baseline)
+
+    def check(results: dict, predictions):
+        candidate = audit_output_from_run(results, predictions, label=str(arguments.out))
+        return compare_audits(baseline, candidate, thresholds, settings=settings)
+
+    return check
+
+
+def _require_same_probes(baseline_probes: set[str], candidate_probes: set[str], *, baseline: Path) -> None:
+    from clipaudit.errors import CompareError
+
+    for probe_id in sorted(baseline_probes ^ candidate_probes):
+        where, other = ("the baseline", "the candidate taxonomy") if probe_id in baseline_probes else ("the candidate taxonomy", "the baseline")
+        raise CompareError(
+            f"probe {probe_id!r} is in {where} but not in {other} ({baseline}); "
+            "give --thresholds rules for the probes to compare, or audit with the baseline's taxonomy"
+        )
+
+
+def _report_comparison(comparison, out: Path) -> int:
+    """Write the comparison's files; one stderr line per violation; exit 1 on any."""
+    from clipaudit.compare import write_comparison
+
+    written = write_comparison(comparison, out)
+    for line in comparison.violation_lines():
+        print(f"clipaudit: regression: {line}", file=sys.stderr)
+    summary = comparison.summary()
+    verdict = "passed" if comparison.passed else "FAILED"
+    print(f"compare {verdict}: {summary['failed']} violation(s), {summary['passed']} check(s) passed, "
+          f"{summary['skipped']} skipped; wrote:", file=sys.stderr)
+    for path in written:
+        print(f"  {path}", file=sys.stderr)
+    return EXIT_OK if comparison.passed else EXIT_REGRESSION
+
+
+def _taxonomy(names: list[str]):
+    from clipaudit.taxonomy import combine_taxonomies, load_taxonomy
+
+    taxonomies = [load_taxonomy(name) for name in names]
+    return taxonomies[0] if len(taxonomies) == 1 else combine_taxonomies(taxonomies)
+
+
+def _say_written(written: list[Path], results: dict) -> None:
+    findings = results.get("findings", [])
+    significant = sum(1 for finding in findings if finding.get("significant"))
+    print(f"{significant} significant finding(s) after correction; wrote:", file=sys.stderr)
+    for path in written:
+        print(f"  {path}", file=sys.stderr)
+
+
+def quiet_libraries() -> None:
+    """transformers' load-time chatter is not for auditors; what matters goes in the manifest."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for library in ("transformers", "huggingface_hub", "datasets"):
+        logging.getLogger(library).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="transformers")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+

@@ -1,0 +1,136 @@
+"""The command line's arguments: one subcommand each, options shared by the jobs that take them."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from clipaudit.cli import commands
+from clipaudit.errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the whole usage and exit itself
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from clipaudit.version import __version__
+
+    parser = _Parser(prog="clipaudit", description="Fairness and bias audits for CLIP-style zero-shot classifiers.")
+    parser.add_argument("--version", action="version", version=f"clipaudit {__version__}")
+    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    audit = subcommands.add_parser("audit", help="audit one model on one dataset with a taxonomy")
+    audit.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
+                       help="taxonomy YAML file or shipped name (repeat to combine taxonomies)")
+    audit.add_argument("--data", required=True, metavar="SPEC",
+                       help="fairface:DIR, hf:NAME[:CONFIG]:SPLIT, utkface:DIR, csv:FILE or synthetic[:N]")
+    audit.add_argument("--model", required=True, metavar="SPEC", help="transformers model id or folder, or 'demo'")
+    audit.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    audit.add_argument("--baseline", type=Path, metavar="DIR",
+                       help="an earlier audit's output folder: check this audit against it as `compare` does "
+                            "(outputs also in --out; exit 1 on a regression)")
+    audit.add_argument("--thresholds", type=Path, metavar="FILE",
+                       help="rules for --baseline (YAML, see the README's Regression checks; default: no significant worsening)")
+    _add_run_options(audit)
+    _add_stats_options(audit)
+    audit.set_defaults(command=commands.cmd_audit)
+
+    demo = subcommands.add_parser("demo", help="the whole audit on the embedded demo data and model, offline")
+    demo.add_argument("--out", type=Path, default=Path("clipaudit-demo"), metavar="DIR",
+                      help="output folder (default: ./clipaudit-demo)")
+    demo.add_argument("--images", type=int, default=None, metavar="N",
+                      help="number of synthetic images (default: the demo's standard set)")
+    demo.add_argument("--retrain", action="store_true",
+                      help="train the demo model again into the cache (minutes on a CPU) and audit that copy "
+                           "instead of the shipped one")
+    _add_run_options(demo)
+    _add_stats_options(demo)
+    demo.set_defaults(command=commands.cmd_demo)
+
+    validate = subcommands.add_parser("validate", help="check a taxonomy and say what is wrong, line by line")
+    validate.add_argument("file", metavar="FILE", help="taxonomy YAML file or shipped name")
+    validate.add_argument("--data", metavar="SPEC", help="also check attributes and target values against a dataset")
+    validate.add_argument("--model", metavar="SPEC", help="also check prompt lengths against a model's text context")
+    validate.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (default: ~/.cache/clipaudit)")
+    validate.set_defaults(command=commands.cmd_validate)
+
+    sweep = subcommands.add_parser("sweep", help="taxonomy sensitivity study: every variant on the same images")
+    sweep.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
+                       help="taxonomy whose base and variants are swept (repeat for several)")
+    sweep.add_argument("--data", required=True, metavar="SPEC", help="dataset SPEC, as for audit")
+    sweep.add_argument("--model", required=True, metavar="SPEC", help="model SPEC, as for audit")
+    sweep.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    sweep.add_argument("--spec", metavar="FILE",
+                       help="sweep spec YAML (or shipped name, e.g. harm_wording) generating more variants: "
+                            "template sets x class sets x synonyms")
+    _add_run_options(sweep)
+    _add_stats_options(sweep)
+    sweep.set_defaults(command=commands.cmd_sweep)
+
+    stats = subcommands.add_parser("stats", help="statistics and report again from a predictions file (no model)")
+    stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet")
+    stats.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
+                       help="the taxonomy the predictions were made with (repeat as for audit)")
+    stats.add_argument("--out", required=True, type=Path, metavar="DIR")
+    stats.add_argument("--seed", type=int, default=0, help="seed for permutation tests (default 0)")
+    _add_stats_options(stats)
+    stats.set_defaults(command=commands.cmd_stats)
+
+    compare = subcommands.add_parser("compare", help="check a candidate audit against a baseline audit "
+                                                  "(exit 1 when a group got worse beyond the thresholds)")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE_DIR", help="the baseline audit's output folder")
+    compare.add_argument("candidate", type=Path, metavar="CANDIDATE_DIR", help="the candidate audit's output folder")
+    compare.add_argument("--out", required=True, type=Path, metavar="DIR",
+                         help="folder for compare.json, compare.md, compare.html and junit.xml")
+    compare.add_argument("--thresholds", type=Path, metavar="FILE",
+                         help="rules (YAML, see the README's Regression checks; default: no significant worsening of any group)")
+    compare.add_argument("--min-n", type=int, default=30, metavar="N",
+                         help="groups smaller than this are reported but never fail (default 30)")
+    compare.add_argument("--alpha", type=float, default=0.05,
+                         help="significance level after Holm's correction (default 0.05)")
+    compare.add_argument("--confidence", type=float, default=0.95,
+                         help="confidence level of the intervals for each change (default 0.95)")
+    compare.set_defaults(command=commands.cmd_compare)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N")
+    parser.add_argument("--num-workers", type=int, default=0, metavar="N",
+                        help="DataLoader workers decoding images (default 0: in the main process)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="embedding cache (default: $CLIPAUDIT_CACHE_DIR or ~/.cache/clipaudit)")
+    parser.add_argument("--skip-bad-images", action="store_true",
+                        help="skip missing or unreadable images (counted in the manifest) instead of stopping")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow a checkpoint's own Python code to run (off unless you ask)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_stats_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-n", type=int, default=30, metavar="N",
+                        help="groups smaller than this are flagged and left out of tests (default 30)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level after the multiple-testing correction (default 0.05)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence level (default 0.95)")
+    parser.add_argument("--interval", choices=["wilson", "clopper-pearson", "jeffreys"], default="wilson",
+                        help="interval for each group's rate (default wilson)")
+    parser.add_argument("--correction", choices=["holm", "bh"], default="holm",
+                        help="multiple-testing correction over every test in the audit: holm (family-wise "
+                             "error rate, default) or bh (Benjamini-Hochberg false discovery rate)")
+    parser.add_argument("--min-effect", type=float, default=0.02, metavar="D",
+                        help="smallest difference that counts as significant, on the rate scale "
+                             "(default 0.02 = 2 percentage points)")
+    parser.add_argument("--reference", default=None, metavar="REF",
+                        help="what each group is compared with: overall (default), rest, largest, best, or "
+                             "group:NAME; PROBE=REF sets it for one probe (repeatable, after a default if any)",
+                        action="append")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap resamples for the max-min and min/max intervals (default 1000; 0 for none)")
+
+

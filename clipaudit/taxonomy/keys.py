@@ -1,0 +1,58 @@
+"""The keys and value patterns a taxonomy file may use, and the words its checks share."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# key -> required?
+TOP_LEVEL_KEYS: dict[str, bool] = {
+    "name": True, "description": False, "templates": False, "probes": True, "variants": False,
+    "intended_use": False, "out_of_scope_use": False, "source": False,
+}
+PROBE_KEYS: dict[str, bool] = {
+    "id": True, "kind": True, "target": False, "templates": False, "classes": True, "slices": False,
+}
+CLASS_KEYS: dict[str, bool] = {"id": True, "label": False, "category": False, "prompts": False}
+VARIANT_KEYS: dict[str, bool] = {
+    "id": True, "description": False, "templates": False, "probe_templates": False,
+    "add_classes": False, "remove_classes": False, "relabel": False, "set_prompts": False,
+}
+VARIANT_EDITS = ("templates", "probe_templates", "add_classes", "remove_classes", "relabel", "set_prompts")
+PROBE_KINDS = ("attribute", "harm")
+
+PROBE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+CATEGORY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def suggestion(key: str, allowed: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def class_ids_of(probe: dict) -> set[str]:
+    classes = probe.get("classes")
+    if not isinstance(classes, list):
+        return set()
+    return {cls["id"] for cls in classes if isinstance(cls, dict) and isinstance(cls.get("id"), str)}
+
+
+def unknown_class(class_id: str, probe: dict, known: set[str]) -> str:
+    return f"unknown class '{class_id}' in probe '{probe['id']}'; its classes: {', '.join(sorted(known))}"
