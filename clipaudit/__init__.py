@@ -18,6 +18,8 @@ _EXPORTS = {
     "load_model": "clipaudit.models",
     "StatsSettings": "clipaudit.stats",
     "compute_statistics": "clipaudit.stats",
+    "group_table": "clipaudit.stats",
+    "render_report": "clipaudit.report",
     "run_sweep": "clipaudit.sweep",
     "run_compare": "clipaudit.compare",
     "ClipauditError": "clipaudit.errors",

@@ -16,8 +16,8 @@ from clipaudit.pipeline.encode import encode_images, score_taxonomies
 from clipaudit.pipeline.inputs import load_inputs
 from clipaudit.pipeline.manifest import run_manifest
 from clipaudit.pipeline.options import AuditOptions
-from clipaudit.pipeline.results import build_results
-from clipaudit.stats import StatsSettings
+from clipaudit.pipeline.results import build_results, write_outputs
+from clipaudit.stats import StatsSettings, group_table
 from clipaudit.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["AuditOptions", "AuditRun", "run_audit"]
@@ -30,6 +30,14 @@ class AuditRun:
     results: dict
     predictions: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+
+    def group_table(self) -> pd.DataFrame:
+        """One row per (probe, slice, metric, group): rate, interval, difference from the reference, test."""
+        return group_table(self.results)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """results.json, predictions.parquet, report.html, summary.md and model-index.yaml, all or nothing."""
+        return write_outputs(self.results, self.predictions, Path(out_dir))
 
 
 def run_audit(

@@ -22,6 +22,7 @@ from clipaudit.stats.metrics import ProbeSpec, metric_names, metric_outcomes
 from clipaudit.stats.reference import Reference, resolve_reference
 from clipaudit.stats.settings import StatsSettings
 from clipaudit.stats.significance import correct_family, is_significant
+from clipaudit.stats.tables import group_table
 from clipaudit.stats.findings import Finding
 from clipaudit.stats.hypothesis_tests import (
     McNemarTest,
@@ -66,6 +67,7 @@ __all__ = [
     "disparity",
     "gap",
     "group_counts",
+    "group_table",
     "holm",
     "interval",
     "is_significant",

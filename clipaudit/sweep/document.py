@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,8 @@ class SweepRun:
 
 def sweep_document(variants: list[SweepVariant], table: pd.DataFrame, class_changes: list[dict], *, manifest: dict, settings) -> dict:
     """sweep.json: manifest, the protocol of every variant, changes, class moves and findings."""
-    records = json.loads(table.to_json(orient="records")) if len(table) else []
+    # Every digit kept (pandas' to_json would round to 10 significant digits).
+    records = [{key: _plain(value) for key, value in row.items()} for row in table.to_dict(orient="records")]
     tests = int(table["p_value"].notna().sum()) if len(table) else 0
     return stamped("sweep", {
         "manifest": {
