@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipaudit.compare.inputs import AuditOutput, CompareSettings, ProbeView
+from clipaudit.compare.inputs import AuditOutput, CompareSettings
 from clipaudit.errors import CompareError
 from clipaudit.stats import group_counts, is_significant, metric_outcomes, probe_slice_groups
 from clipaudit.stats.changes import GroupChange, independent_changes, paired_changes
 from clipaudit.stats.significance import EFFECT_TOLERANCE
+from clipaudit.taxonomy import Probe
 from clipaudit.vocabulary import higher_is_worse, slice_id
 
 
@@ -127,7 +128,7 @@ def decide_pairing(baseline: AuditOutput, candidate: AuditOutput, probe_ids: Seq
                          "Newcombe paired interval)", note, common)
 
 
-def _outcomes(audit: AuditOutput, probe: ProbeView, metric: str) -> pd.DataFrame:
+def _outcomes(audit: AuditOutput, probe: Probe, metric: str) -> pd.DataFrame:
     """The probe's rows with a boolean ``counted`` and ``success`` column for ``metric``."""
     predictions = audit.predictions
     rows = np.flatnonzero((predictions["probe"] == probe.id).to_numpy())

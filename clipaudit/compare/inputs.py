@@ -11,7 +11,7 @@ from clipaudit.documents import read_document
 from clipaudit.errors import ClipauditError, CompareError
 from clipaudit.predictions import REQUIRED_COLUMNS, read_predictions
 from clipaudit.stats.intervals import validate_confidence
-from clipaudit.stats.metrics import harm_categories, metric_names
+from clipaudit.taxonomy import Probe, TaxonomyClass
 
 
 @dataclass(frozen=True)
@@ -30,29 +30,6 @@ class CompareSettings:
             raise CompareError(f"--min-n: expected a positive integer, got {self.min_n!r}")
 
 
-@dataclass(frozen=True)
-class ClassView:
-    id: str
-    category: str | None
-
-
-@dataclass(frozen=True)
-class ProbeView:
-    """A probe as results.json records it (what :func:`metric_outcomes` needs)."""
-
-    id: str
-    kind: str
-    target: str | None
-    classes: tuple[ClassView, ...]
-    slices: tuple[tuple[str, ...], ...]
-
-    def categories(self) -> list[str]:
-        return harm_categories(self)
-
-    def metrics(self) -> list[str]:
-        return metric_names(self)
-
-
 @dataclass
 class AuditOutput:
     """One side of a comparison: an audit's results document and its predictions."""
@@ -60,10 +37,10 @@ class AuditOutput:
     label: str
     results: dict[str, Any]
     predictions: pd.DataFrame
-    probes: dict[str, ProbeView] = field(init=False)
+    probes: dict[str, Probe] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.probes = {entry["id"]: _probe_view(entry, self.label) for entry in self.results.get("probes", [])}
+        self.probes = {entry["id"]: _probe_of(entry) for entry in self.results["probes"]}
 
     @property
     def fingerprint(self) -> str | None:
@@ -84,11 +61,13 @@ class AuditOutput:
                 "taxonomy": {"name": taxonomy.get("name"), "sha256": taxonomy.get("sha256")}}
 
 
-def _probe_view(entry: dict[str, Any], label: str) -> ProbeView:
-    details = entry.get("class_details") or [{"id": class_id, "category": None} for class_id in entry["classes"]]
-    classes = tuple(ClassView(str(cls["id"]), cls.get("category")) for cls in details)
-    slices = tuple(tuple(item["attributes"]) for item in entry.get("slices", []))
-    return ProbeView(id=entry["id"], kind=entry["kind"], target=entry.get("target"), classes=classes, slices=slices)
+def _probe_of(entry: dict[str, Any]) -> Probe:
+    """The probe as the audit ran it, from its results.json entry (class order = score order)."""
+    classes = tuple(TaxonomyClass(id=str(cls["id"]), label=str(cls["label"]), category=cls["category"],
+                                  prompts=tuple(cls["prompts"]) if cls.get("prompts") else None)
+                    for cls in entry["class_details"])
+    return Probe(id=entry["id"], kind=entry["kind"], target=entry["target"], classes=classes,
+                 slices=tuple(tuple(item["attributes"]) for item in entry["slices"]))
 
 
 def load_audit_output(path: str | Path, *, role: str) -> AuditOutput:

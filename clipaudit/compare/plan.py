@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from clipaudit.compare.inputs import AuditOutput
 from clipaudit.compare.thresholds import Rule, Thresholds, default_rules, rule_location
 from clipaudit.errors import CompareError
+from clipaudit.stats import metric_names
 from clipaudit.vocabulary import HARM_RATE, slice_id
 
 
@@ -51,12 +52,12 @@ def _a(word: str) -> str:
 def check_metric(baseline: AuditOutput, candidate: AuditOutput, probe_id: str, metric: str, where: str) -> None:
     """The metric exists for the probe on both sides (a category rate needs the category on both)."""
     base, cand = baseline.probes[probe_id], candidate.probes[probe_id]
-    known = sorted(set(base.metrics()) | set(cand.metrics()), key=lambda name: (name != HARM_RATE, name))
+    known = sorted(set(metric_names(base)) | set(metric_names(cand)), key=lambda name: (name != HARM_RATE, name))
     if metric not in known:
         raise CompareError(f"{where}: metric {metric!r} is not a metric of probe {probe_id!r} "
                            f"(its metrics: {', '.join(known)})")
     for role, probe, other_role in (("baseline", base, "candidate"), ("candidate", cand, "baseline")):
-        if metric not in probe.metrics():
+        if metric not in metric_names(probe):
             category = metric.removesuffix("_rate")
             raise CompareError(f"{where}: probe {probe_id!r}: no class of the {role} has category {category!r} "
                                f"but the {other_role}'s do, so {metric} cannot be compared "
@@ -84,9 +85,10 @@ def plan_checks(baseline: AuditOutput, candidate: AuditOutput, thresholds: Thres
     if thresholds is None:
         check_probes_match(baseline, candidate, list(dict.fromkeys([*baseline.probes, *candidate.probes])))
         for probe_id in baseline.probes:
-            for metric in sorted(set(baseline.probes[probe_id].metrics()) | set(candidate.probes[probe_id].metrics())):
+            metrics = set(metric_names(baseline.probes[probe_id])) | set(metric_names(candidate.probes[probe_id]))
+            for metric in sorted(metrics):
                 check_metric(baseline, candidate, probe_id, metric, "default rules (no significant worsening)")
-        thresholds = default_rules({probe_id: probe.metrics() for probe_id, probe in baseline.probes.items()})
+        thresholds = default_rules({probe_id: metric_names(probe) for probe_id, probe in baseline.probes.items()})
     else:
         unruled = sorted((set(baseline.probes) ^ set(candidate.probes)) - {rule.probe for rule in thresholds.rules})
         if unruled:
