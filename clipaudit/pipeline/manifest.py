@@ -33,3 +33,8 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "cache_dir": str(inputs.cache_dir),
         "warnings": inputs.warnings,
     }
+
+
+def rounded_timings(timings: dict[str, float]) -> dict[str, float]:
+    """Seconds per stage, to the millisecond, as every manifest records them."""
+    return {name: round(seconds, 3) for name, seconds in timings.items()}

@@ -12,6 +12,7 @@ import pandas as pd
 
 from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.files import write_output_files
+from clipaudit.pipeline.manifest import rounded_timings
 from clipaudit.stats import StatsSettings, compute_statistics
 from clipaudit.stats.confusion import confusion_matrix
 from clipaudit.taxonomy import Taxonomy
@@ -41,7 +42,7 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
             "python": platform.python_version(),
             **manifest,
             "taxonomy": {key: value for key, value in described.items() if key != "probes"},
-            "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
+            "timings": rounded_timings(timings),
             "statistics": statistics["statistics"],
         },
         "probes": probes,

@@ -12,7 +12,7 @@ import time
 import pandas as pd
 from clipaudit.pipeline.encode import encode_images, score_taxonomies
 from clipaudit.pipeline.inputs import load_inputs
-from clipaudit.pipeline.manifest import run_manifest
+from clipaudit.pipeline.manifest import rounded_timings, run_manifest
 from clipaudit.pipeline.options import AuditOptions
 from clipaudit.stats import StatsSettings
 from clipaudit.sweep.changes import compare_variants
@@ -46,7 +46,6 @@ def run_sweep(
     table = pd.DataFrame(rows)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
-    manifest = {**run_manifest(inputs, images, data=data, options=options),
-                "timings": {name: round(seconds, 3) for name, seconds in timings.items()}}
+    manifest = {**run_manifest(inputs, images, data=data, options=options), "timings": rounded_timings(timings)}
     document = sweep_document(variants, table, class_changes, manifest=manifest, settings=settings)
     return SweepRun(document=document, table=table, timings=timings)
