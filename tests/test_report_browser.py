@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
+import report_fixtures
 from clipaudit.report import write_report
-from test_report import SECTION_HEADINGS, XSS_CLASS, make_results
+from test_report import SECTION_HEADINGS, XSS_CLASS
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (
@@ -203,8 +204,7 @@ def _session_events(browser: DevToolsPipe, session: str) -> list[dict[str, Any]]
 def visits(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PageVisit, PageVisit]]:
     """The report, and a canary page that does everything the report must not (to prove we would notice)."""
     folder = tmp_path_factory.mktemp("browser")
-    results = make_results()
-    results["probes"][0]["confusion"] = {"labels": ["man", "woman"], "counts": [[350, 20], [16, 352]]}
+    results = report_fixtures.build()
     page = folder / "report.html"
     write_report(results, page)
     canary = folder / "canary.html"
@@ -269,11 +269,11 @@ def test_rendered_dom_has_sections_tables_and_figures(visit: PageVisit) -> None:
     dom = visit.dom
     assert dom["h2"] == SECTION_HEADINGS
     assert dom["scripts"] == 0
-    assert dom["tables"] >= 14 and dom["tables_without_th"] == 0
-    # 8 bar charts, 4 race x gender heatmaps, 1 confusion matrix; each drawn with an accessible name.
-    assert dom["figures"] == dom["figure_svgs"] == 13
-    assert dom["svgs_drawn"] == 13
-    assert dom["findings"] == 3 and dom["findings_links"] == 3
+    assert dom["tables"] >= 19 and dom["tables_without_th"] == 0
+    # 11 bar charts, 4 race x gender heatmaps, 1 confusion matrix; each drawn with an accessible name.
+    assert dom["figures"] == dom["figure_svgs"] == 16
+    assert dom["svgs_drawn"] == 16
+    assert dom["findings"] == 5 and dom["findings_links"] == 5
     assert dom["body_height"] > 3000
 
 

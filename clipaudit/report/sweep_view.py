@@ -9,7 +9,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-HEADLINE_METRICS = ("accuracy", "harm_rate")
+import numpy as np
+from matplotlib.figure import Figure
+
+from clipaudit import format
+from clipaudit.vocabulary import ACCURACY, HARM_RATE, metric_words
+
+from .anchors import slugify
+from .templating import environment
+from .svg import figure_to_svg, make_inline
+
+HEADLINE_METRICS = (ACCURACY, HARM_RATE)
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,7 @@ def build_tables(document: Mapping[str, Any]) -> list[SensitivityTable]:
 
 
 def render_sweep_report(document: Mapping[str, Any]) -> str:
-    from clipaudit.report.render import _environment
-
-    return _environment().get_template("sweep.html.j2").render(
+    return environment().get_template("sweep.html.j2").render(
         sweep=document,
         manifest=document["manifest"],
         tables=build_tables(document),
@@ -62,11 +70,6 @@ def render_sweep_report(document: Mapping[str, Any]) -> str:
 
 def _heatmap(anchor: str, probe: str, slice_id: str, metric: str, variants: list[str], rows: list[dict]):
     """Change from the base in points: diverging, colour-blind-safe (PuOr), centred on zero."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from clipaudit.report.plots import _figure_to_svg, _make_inline
-
     changed = [v for v in variants if v != "base"]
     if not changed or not rows:
         return None
@@ -81,23 +84,22 @@ def _heatmap(anchor: str, probe: str, slice_id: str, metric: str, variants: list
         if np.isfinite(value):
             cell = rows[i]["cells"][variants.index(changed[j])]
             mark = "*" if cell and cell["significant"] else ""
-            axes.text(j, i, f"{value:+.1f}{mark}", ha="center", va="center", fontsize=7,
+            axes.text(j, i, f"{format.points_number(cell['difference'])}{mark}", ha="center", va="center", fontsize=7,
                       color="white" if abs(value) > 0.6 * limit else "black")
     colorbar = figure.colorbar(image, ax=axes, fraction=0.05)
     colorbar.set_label("change from base (points)")
-    axes.set_title(f"{probe}: {metric.replace('_', ' ')} by {slice_id}", fontsize=9)
+    axes.set_title(f"{probe}: {metric_words(metric)} by {slice_id}", fontsize=9)
     alt = (
-        f"Heatmap of the change in {metric.replace('_', ' ')} from the base taxonomy, for each {slice_id} group "
+        f"Heatmap of the change in {metric_words(metric)} from the base taxonomy, for each {slice_id} group "
         f"(rows) and variant (columns) of probe {probe}; * marks a significant change."
     )
-    return _make_inline(_figure_to_svg(figure), alt=alt, element_id=f"chart-{anchor}")
+    return make_inline(figure_to_svg(figure), alt=alt, element_id=f"chart-{anchor}")
 
 
 def _points(cell) -> float:
+    """The change on the colour scale (points); NaN leaves the cell blank."""
     return float("nan") if cell is None else cell["difference"] * 100
 
 
 def _anchor(*parts: str) -> str:
-    import re
-
-    return "sweep-" + "--".join(re.sub(r"[^a-z0-9]+", "-", part.lower()).strip("-") for part in parts)
+    return "sweep-" + "--".join(slugify(part) for part in parts)
