@@ -52,6 +52,13 @@ def points_number(difference: float | None, digits: int = 1) -> str:
     return f"{difference * 100:+.{digits}f}"
 
 
+def points_size_number(difference: float | None, digits: int = 1) -> str:
+    """A size in points without the unit, where a header names it: 0.05 -> '5.0'."""
+    if _missing(difference):
+        return NOT_AVAILABLE
+    return f"{difference * 100:.{digits}f}"
+
+
 def points_range(low: float | None, high: float | None, digits: int = 1) -> str:
     """A change's interval in points, without the unit: (-0.356, -0.123) -> '-35.6 to -12.3'."""
     if _missing(low) or _missing(high):

@@ -22,6 +22,7 @@ FILTERS = {
     "points": format.points_size,
     "change": format.points,
     "signed_points": format.points_number,
+    "points_number": format.points_size_number,
     "signed_interval": format.points_range,
     "ratio": format.ratio,
     "statistic": format.statistic,
