@@ -11,7 +11,7 @@ from clipaudit.documents import read_document
 from clipaudit.errors import ClipauditError, CompareError
 from clipaudit.predictions import REQUIRED_COLUMNS, read_predictions
 from clipaudit.stats.intervals import validate_confidence
-from clipaudit.taxonomy import Probe, TaxonomyClass
+from clipaudit.taxonomy import Probe, protocol_class
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ class AuditOutput:
 
 def _probe_of(entry: dict[str, Any]) -> Probe:
     """The probe as the audit ran it, from its results.json entry (class order = score order)."""
-    classes = tuple(TaxonomyClass(id=str(cls["id"]), label=str(cls["label"]), category=cls["category"],
-                                  prompts=tuple(cls["prompts"]) if cls.get("prompts") else None)
-                    for cls in entry["class_details"])
+    classes = tuple(protocol_class(detail) for detail in entry["class_details"])
     return Probe(id=entry["id"], kind=entry["kind"], target=entry["target"], classes=classes,
                  slices=tuple(tuple(item["attributes"]) for item in entry["slices"]))
 

@@ -10,13 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from clipaudit.taxonomy import protocol_class
 from clipaudit.vocabulary import metric_label
 
 from . import caveats
 from .anchors import SECTION_ANCHORS, AnchorRegistry
 from .manifest_view import flatten_manifest, skipped_image_lines
 from .view_model import (
-    ClassRow,
     Comparison,
     Confusion,
     Disparity,
@@ -142,11 +142,7 @@ def _build_probe(raw_probe: Mapping[str, Any], anchors: AnchorRegistry, named: s
         id=probe_id,
         kind=str(raw_probe["kind"]),
         target=_optional_str(raw_probe["target"]),
-        classes=tuple(
-            ClassRow(id=str(detail["id"]), label=str(detail["label"]), category=_optional_str(detail["category"]),
-                     prompts=tuple(str(prompt) for prompt in detail.get("prompts") or ()))
-            for detail in raw_probe["class_details"]
-        ),
+        classes=tuple(protocol_class(detail) for detail in raw_probe["class_details"]),
         overall={metric: _rate(overall[metric]) for metric in raw_probe["metrics"]},
         slices=slices,
         templates=tuple(str(template) for template in templates),

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clipaudit import format
+from clipaudit.taxonomy import TaxonomyClass
 from clipaudit.vocabulary import ACCURACY, HARM_RATE, RATE_SUFFIX, metric_label
 
-from .view_model import ClassRow, IntendedUse, MetricDefinition, ReportView
+from .view_model import IntendedUse, MetricDefinition, ReportView
 
 # Defaults after the CLIP model card (openai/CLIP, model-card.md, "Model Use"), used when
 # neither the taxonomy nor a report config states the intended use.
@@ -56,7 +57,7 @@ def intended_use(config: Mapping[str, Any], taxonomy: Mapping[str, Any]) -> Inte
 
 
 def metric_definitions(raw_probes: Sequence[Mapping[str, Any]],
-                       class_rows: Mapping[str, Sequence[ClassRow]]) -> tuple[MetricDefinition, ...]:
+                       class_rows: Mapping[str, Sequence[TaxonomyClass]]) -> tuple[MetricDefinition, ...]:
     """One definition per distinct metric id, in first-seen order; ``class_rows`` by probe id."""
     definitions: dict[str, MetricDefinition] = {}
     for raw_probe in raw_probes:
@@ -68,7 +69,7 @@ def metric_definitions(raw_probes: Sequence[Mapping[str, Any]],
     return tuple(definitions.values())
 
 
-def _define_metric(metric: str, class_rows: Sequence[ClassRow]) -> str:
+def _define_metric(metric: str, class_rows: Sequence[TaxonomyClass]) -> str:
     if metric == ACCURACY:
         return "Share of images whose predicted class equals the dataset label of the probe's target attribute."
     if metric == HARM_RATE:

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-CORRECTION_LABELS = {"holm": "Holm", "bh": "BH"}
-CORRECTION_DESCRIPTIONS = {
-    "holm": "Holm step-down correction (Holm 1979), controlling the family-wise error rate",
-    "bh": "Benjamini\u2013Hochberg correction (Benjamini & Hochberg 1995), controlling the false discovery rate",
-}
+from clipaudit.stats.multiple import CORRECTION_DESCRIPTIONS, CORRECTION_NAMES
+from clipaudit.taxonomy import TaxonomyClass
+
 
 
 @dataclass(frozen=True)
@@ -121,16 +119,6 @@ class SliceView:
 
 
 @dataclass(frozen=True)
-class ClassRow:
-    """A class offered to the model, with its harm category and exact prompts."""
-
-    id: str
-    label: str
-    category: str | None
-    prompts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Confusion:
     """Counts per (target, prediction); rows are targets, columns predictions."""
 
@@ -151,7 +139,7 @@ class ProbeView:
     id: str
     kind: str
     target: str | None
-    classes: tuple[ClassRow, ...]
+    classes: tuple[TaxonomyClass, ...]  # in score order, each with its exact prompts
     overall: Mapping[str, Rate]  # metric -> its rate over all images, in the probe's metric order
     slices: tuple[SliceView, ...]
     templates: tuple[str, ...] = ()
@@ -205,7 +193,7 @@ class StatisticsSettings:
     @property
     def correction_label(self) -> str:
         """'holm' -> 'Holm', 'bh' -> 'BH' (as in 'BH-adjusted p')."""
-        return CORRECTION_LABELS[self.correction]
+        return CORRECTION_NAMES[self.correction]
 
     @property
     def correction_description(self) -> str:

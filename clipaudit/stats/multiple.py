@@ -56,8 +56,14 @@ def benjamini_hochberg(p_values: NDArray[np.float64]) -> NDArray[np.float64]:
 
 CORRECTIONS: dict[str, Callable[[NDArray[np.float64]], NDArray[np.float64]]] = {
     "holm": holm, "bh": benjamini_hochberg}
-CORRECTION_LABELS: dict[str, str] = {"holm": "Holm-adjusted", "bh": "BH-adjusted"}
-#: What the adjusted p-values control, per correction.
+#: Each correction's name, its method in a sentence, and what its adjusted p-values control:
+#: the words every output uses for it.
+CORRECTION_NAMES: dict[str, str] = {"holm": "Holm", "bh": "BH"}
+CORRECTION_LABELS: dict[str, str] = {key: f"{name}-adjusted" for key, name in CORRECTION_NAMES.items()}
+CORRECTION_DESCRIPTIONS: dict[str, str] = {
+    "holm": "Holm step-down correction (Holm 1979), controlling the family-wise error rate",
+    "bh": "Benjamini\u2013Hochberg correction (Benjamini & Hochberg 1995), controlling the false discovery rate",
+}
 CORRECTION_CONTROLS: dict[str, str] = {
     "holm": "family-wise error rate (Holm 1979)",
     "bh": "false discovery rate (Benjamini & Hochberg 1995)",

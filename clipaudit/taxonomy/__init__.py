@@ -15,7 +15,7 @@ from clipaudit.taxonomy.loading import (
     shipped_taxonomies,
     validate_taxonomy_file,
 )
-from clipaudit.taxonomy.model import Probe, Taxonomy, TaxonomyClass, Variant
+from clipaudit.taxonomy.model import Probe, Taxonomy, TaxonomyClass, Variant, protocol_class
 
 __all__ = [
     "Probe",
@@ -26,6 +26,7 @@ __all__ = [
     "check_against_dataset",
     "check_against_model",
     "combine_taxonomies",
+    "protocol_class",
     "load_taxonomy",
     "resolve_taxonomy_path",
     "shipped_taxonomies",

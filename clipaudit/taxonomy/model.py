@@ -37,6 +37,12 @@ class TaxonomyClass:
     prompts: tuple[str, ...] | None = None
 
 
+def protocol_class(detail: dict[str, Any]) -> TaxonomyClass:
+    """A class as results.json records it under ``class_details`` (its exact prompts included)."""
+    return TaxonomyClass(id=str(detail["id"]), label=str(detail["label"]), category=detail["category"],
+                         prompts=tuple(detail["prompts"]) if detail.get("prompts") is not None else None)
+
+
 @dataclass(frozen=True)
 class Probe:
     """One zero-shot question: its classes in score order and the slices to report."""
