@@ -111,3 +111,24 @@ def test_sweep_sentences_use_the_confidence_in_force(tmp_path):
         assert "90% CI" in finding["text"] and "95%" not in finding["text"], finding["text"]
     html = (out / "sweep.html").read_text()
     assert "90% CI" in html and "95% CI" not in html
+
+
+def test_compare_lists_a_group_whose_images_the_metric_does_not_count_as_skipped():
+    """A group with images but no counted image on one side (all its targets null) is reported
+    as skipped, not dropped: the same images, the same dataset fingerprint (paired)."""
+    from report_fixtures import build, predictions_table
+
+    baseline = predictions_table()
+    candidate = baseline.copy()
+    nulled = (candidate["probe"] == "gender") & (candidate["race"] == "Black")
+    candidate.loc[nulled, "target"] = None
+    compared = compare_audits(audit_output_from_run(build(predictions=baseline), baseline, label="baseline"),
+                              audit_output_from_run(build(predictions=candidate), candidate, label="candidate"),
+                              settings=CompareSettings(min_n=MIN_N))
+    assert compared.pairing.paired
+    document = compared.to_dict()
+    by_race = next(check for check in document["checks"]
+                   if (check["probe"], check["metric"], check["slice"]) == ("gender", "accuracy", "race"))
+    black = next(group for group in by_race["groups"] if group["group"] == "Black")
+    assert black["status"] == "skipped" and black["delta"] is None and black["small"]
+    assert document["summary"]["skipped"] >= 1

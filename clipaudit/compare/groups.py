@@ -188,7 +188,8 @@ class Comparer:
         cand_groups = replace(groups, codes=groups.codes[len(base):])
         before = group_counts(base_groups, base["counted"].to_numpy(bool), base["success"].to_numpy(bool))
         after = group_counts(cand_groups, cand["counted"].to_numpy(bool), cand["success"].to_numpy(bool))
-        return independent_changes(before, after, confidence=self.settings.confidence)
+        present = np.bincount(groups.codes[groups.codes >= 0], minlength=len(groups.labels)) > 0
+        return independent_changes(before, after, present=present, confidence=self.settings.confidence)
 
     def _comparison(self, probe_id: str, metric: str, attributes: tuple[str, ...],
                     change: GroupChange) -> GroupComparison:

@@ -7,8 +7,9 @@ candidate audit against a baseline. Sweep and compare both compute changes here.
 - Independent (two datasets): Newcombe's (1998) hybrid score interval and Fisher's exact test
   when an expected count is below 5, else the pooled two-proportion z test.
 
-Groups come from :func:`~clipaudit.stats.groups.slice_groups` in the audit's order; a group
-with no images on a side has no change (``difference`` is None).
+Groups come from :func:`~clipaudit.stats.groups.slice_groups` in the audit's order. Every group
+with images in the slice is listed; one whose images the metric does not count on a side (an
+accuracy group whose targets are all null, say) has no change (``difference`` is None).
 """
 from __future__ import annotations
 
@@ -67,14 +68,19 @@ def paired_changes(groups: SliceGroups, counted: NDArray[np.bool_], before: NDAr
     """The change of every group with images, on outcomes of the same images (row for row).
 
     ``counted`` marks the rows the metric counts in both runs; ``before``/``after`` are the
-    successes. Groups with no counted image are left out.
+    successes.
     """
     changes = []
-    in_slice = groups.codes >= 0
+    present = np.bincount(groups.codes[groups.codes >= 0], minlength=len(groups.labels)) > 0
     for index, label in enumerate(groups.labels):
-        rows = in_slice & counted & (groups.codes == index)
+        if not present[index]:
+            continue
+        rows = counted & (groups.codes == index)
         n = int(np.count_nonzero(rows))
         if n == 0:
+            changes.append(GroupChange(group=label, values=groups.values[index], n_before=0, successes_before=0,
+                                       n_after=0, successes_after=0, n_pairs=0, difference=None, ci_low=None,
+                                       ci_high=None, test=None, statistic=None, p_value=None))
             continue
         first, second = after[rows], before[rows]
         both = int(np.count_nonzero(first & second))
@@ -90,10 +96,12 @@ def paired_changes(groups: SliceGroups, counted: NDArray[np.bool_], before: NDAr
     return changes
 
 
-def independent_changes(before: GroupCounts, after: GroupCounts, *, confidence: float) -> list[GroupChange]:
+def independent_changes(before: GroupCounts, after: GroupCounts, *, present: NDArray[np.bool_],
+                        confidence: float) -> list[GroupChange]:
     """The change of every group with images on either side, between two independent samples.
 
-    ``before`` and ``after`` must list the same groups (group counts over one coding of both runs).
+    ``before`` and ``after`` must list the same groups (group counts over one coding of both runs);
+    ``present`` marks the groups with any image in the slice on either side.
     """
     if before.labels != after.labels:
         raise ValueError("independent_changes: the two sides must be counted over the same groups")
@@ -101,7 +109,7 @@ def independent_changes(before: GroupCounts, after: GroupCounts, *, confidence: 
     for index, label in enumerate(before.labels):
         n_before, k_before = int(before.n[index]), int(before.successes[index])
         n_after, k_after = int(after.n[index]), int(after.successes[index])
-        if n_before == 0 and n_after == 0:
+        if not present[index]:
             continue
         common = dict(group=label, values=before.values[index], n_before=n_before, successes_before=k_before,
                       n_after=n_after, successes_after=k_after, n_pairs=None)

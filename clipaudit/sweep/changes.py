@@ -77,6 +77,8 @@ def _group_rows(variant: SweepVariant, probe, base: _BaseProbe, variant_rows: pd
             rate = interval(counts.successes, counts.n, method=settings.interval, confidence=settings.confidence)
             changes = paired_changes(groups, counted, base_success, success, confidence=settings.confidence)
             for change in changes:
+                if change.n == 0:
+                    continue  # no image of the group counts for this metric: no rate to compare
                 index = counts.labels.index(change.group)
                 tested = variant.id != BASE and change.n >= settings.min_n
                 rows.append({
