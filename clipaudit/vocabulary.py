@@ -5,6 +5,8 @@ take these from here, so a metric reads and points the same way everywhere.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 ACCURACY = "accuracy"
 HARM_RATE = "harm_rate"
 RATE_SUFFIX = "_rate"
@@ -14,6 +16,40 @@ GROUP_SEPARATOR = " / "
 SLICE_SEPARATOR = " x "
 #: The row a regression check reports for a bound on the spread across groups (max_gap).
 GAP_GROUP = "(gap across groups)"
+
+# FairFace's labels are the common language of clipaudit: taxonomies name them as class ids,
+# slices group by them, and groups are listed in this order.
+FAIRFACE_RACES: tuple[str, ...] = (
+    "East Asian",
+    "Indian",
+    "Black",
+    "White",
+    "Middle Eastern",
+    "Latino_Hispanic",
+    "Southeast Asian",
+)
+FAIRFACE_GENDERS: tuple[str, ...] = ("Male", "Female")
+FAIRFACE_AGES: tuple[str, ...] = (
+    "0-2",
+    "3-9",
+    "10-19",
+    "20-29",
+    "30-39",
+    "40-49",
+    "50-59",
+    "60-69",
+    "more than 70",
+)
+FAIRFACE_VOCABULARY: Mapping[str, tuple[str, ...]] = {
+    "race": FAIRFACE_RACES,
+    "gender": FAIRFACE_GENDERS,
+    "age": FAIRFACE_AGES,
+}
+
+
+def category_of(metric: str) -> str:
+    """The harm category a rate metric counts: ``'crime_rate'`` -> ``'crime'``."""
+    return metric.removesuffix(RATE_SUFFIX)
 
 
 def category_metric(category: str) -> str:

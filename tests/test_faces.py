@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipaudit.data.vocab import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES
+from clipaudit.vocabulary import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES
 from clipaudit.data.faces import RACE_LOOKS, balanced_labels, render_dataset, render_face
 
 

@@ -109,6 +109,10 @@ def test_sweep_sentences_use_the_confidence_in_force(tmp_path):
     assert len(document["findings"]) >= 5
     for finding in document["findings"]:
         assert "90% CI" in finding["text"] and "95%" not in finding["text"], finding["text"]
+    # The findings order of every output: changes for the worse first, then size, then p.
+    keys = [(0 if (f["difference"] > 0) == (f["metric"] != "accuracy") else 1, -abs(f["difference"]), f["p_adjusted"])
+            for f in document["findings"]]
+    assert keys == sorted(keys)
     html = (out / "sweep.html").read_text()
     assert "90% CI" in html and "95% CI" not in html
 

@@ -18,9 +18,9 @@ import pandas as pd
 
 from clipaudit.compare.inputs import AuditOutput, CompareSettings
 from clipaudit.errors import CompareError
-from clipaudit.stats import group_counts, is_significant, metric_outcomes, probe_slice_groups
+from clipaudit.stats import group_counts, metric_outcomes, probe_slice_groups
 from clipaudit.stats.changes import GroupChange, independent_changes, paired_changes
-from clipaudit.stats.significance import EFFECT_TOLERANCE
+from clipaudit.stats.significance import is_significant_worsening
 from clipaudit.taxonomy import Probe
 from clipaudit.vocabulary import higher_is_worse, slice_id
 
@@ -85,10 +85,7 @@ class GroupComparison:
         return self.delta if self.higher_is_worse else -self.delta
 
     def significant_worsening(self, alpha: float) -> bool:
-        """Significant (:func:`clipaudit.stats.is_significant`, no effect floor) and in the worse direction."""
-        worsening = self.worsening
-        return (worsening is not None and worsening > EFFECT_TOLERANCE
-                and is_significant(self.p_adjusted, worsening, alpha=alpha, min_effect=0.0))
+        return is_significant_worsening(self.p_adjusted, self.worsening, alpha=alpha)
 
     def to_dict(self, alpha: float) -> dict[str, Any]:
         change = self.change

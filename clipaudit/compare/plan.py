@@ -8,7 +8,7 @@ from clipaudit.compare.inputs import AuditOutput
 from clipaudit.compare.thresholds import Rule, Thresholds, default_rules, rule_location
 from clipaudit.errors import CompareError
 from clipaudit.stats import metric_names
-from clipaudit.vocabulary import HARM_RATE, slice_id
+from clipaudit.vocabulary import HARM_RATE, category_of, slice_id
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def check_metric(baseline: AuditOutput, candidate: AuditOutput, probe_id: str, m
                            f"(its metrics: {', '.join(known)})")
     for role, probe, other_role in (("baseline", base, "candidate"), ("candidate", cand, "baseline")):
         if metric not in metric_names(probe):
-            category = metric.removesuffix("_rate")
+            category = category_of(metric)
             raise CompareError(f"{where}: probe {probe_id!r}: no class of the {role} has category {category!r} "
                                f"but the {other_role}'s do, so {metric} cannot be compared "
                                f"(the {role}'s categories: {', '.join(probe.categories()) or 'none'})")

@@ -18,17 +18,9 @@ from clipaudit.data.base import (
     UnreadableImage,
     describe_bad_images,
 )
-from clipaudit.data.vocab import (
-    FAIRFACE_AGES,
-    FAIRFACE_GENDERS,
-    FAIRFACE_RACES,
-    FAIRFACE_VOCABULARY,
-    UTKFACE_RACE_NOTE,
-    UTKFACE_RACES,
-    age_bin,
-    to_fairface_value,
-)
+from clipaudit.data.vocab import UTKFACE_RACE_NOTE, UTKFACE_RACES, age_bin, to_fairface_value
 from clipaudit.errors import DataError
+from clipaudit.vocabulary import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES, FAIRFACE_VOCABULARY
 
 # The forms load_dataset accepts, in the order error messages list them.
 SPEC_FORMS: dict[str, str] = {

@@ -34,7 +34,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from clipaudit.data.face_looks import AGE_LOOKS, RACE_LOOKS, RGB, AgeLook, RaceLook
-from clipaudit.data.vocab import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES
+from clipaudit.vocabulary import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES
 
 __all__ = ["RACE_LOOKS", "AGE_LOOKS", "RENDERER_VERSION", "balanced_labels", "render_dataset", "render_face"]
 

@@ -12,7 +12,8 @@ import pandas as pd
 
 from clipaudit.data.base import FolderImageDataset
 from clipaudit.data.csvfile import FIRST_DATA_LINE, read_label_table
-from clipaudit.data.vocab import FAIRFACE_VOCABULARY, to_fairface_value
+from clipaudit.data.vocab import to_fairface_value
+from clipaudit.vocabulary import FAIRFACE_VOCABULARY
 from clipaudit.errors import DataError
 
 SPLITS: tuple[str, ...] = ("val", "train")

@@ -1,6 +1,6 @@
 """Demographic vocabularies and the helpers that map other spellings onto them.
 
-FairFace's label set is the common language of clipaudit: taxonomies name FairFace
+FairFace's label set (:mod:`clipaudit.vocabulary`) is the common language of clipaudit: taxonomies name FairFace
 values as class ids and slices group by them, so every adapter that *can* speak it
 does. Datasets whose labels do not map (UTKFace's five race groups) keep their own
 values and say why through :data:`UTKFACE_RACE_NOTE`.
@@ -8,34 +8,9 @@ values and say why through :data:`UTKFACE_RACE_NOTE`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-FAIRFACE_RACES: tuple[str, ...] = (
-    "East Asian",
-    "Indian",
-    "Black",
-    "White",
-    "Middle Eastern",
-    "Latino_Hispanic",
-    "Southeast Asian",
-)
-FAIRFACE_GENDERS: tuple[str, ...] = ("Male", "Female")
-FAIRFACE_AGES: tuple[str, ...] = (
-    "0-2",
-    "3-9",
-    "10-19",
-    "20-29",
-    "30-39",
-    "40-49",
-    "50-59",
-    "60-69",
-    "more than 70",
-)
-FAIRFACE_VOCABULARY: Mapping[str, tuple[str, ...]] = {
-    "race": FAIRFACE_RACES,
-    "gender": FAIRFACE_GENDERS,
-    "age": FAIRFACE_AGES,
-}
+from clipaudit.vocabulary import FAIRFACE_AGES, FAIRFACE_VOCABULARY
 
 # UTKFace codes race as 0..4 and gender as 0/1 in its file names.
 UTKFACE_RACES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipaudit.data.vocab import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES
+from clipaudit.vocabulary import FAIRFACE_AGES, FAIRFACE_GENDERS, FAIRFACE_RACES, category_metric
 
 # The taxonomy probe the planted biases are stated for (taxonomies/clip_denigration.yaml).
 PLANTED_PROBE = "denigration"
@@ -63,7 +63,7 @@ class PlantedBias:
             "slice": self.slice,
             "group": self.group,
             "category": self.category,
-            "metric": f"{self.category}_rate",
+            "metric": category_metric(self.category),
             "rate": self.rate,
             "caption_words": list(self.words),
             "attributes": {"race": self.race, **({"gender": self.gender} if self.gender else {})},

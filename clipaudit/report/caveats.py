@@ -7,7 +7,7 @@ from typing import Any
 
 from clipaudit import format
 from clipaudit.taxonomy import TaxonomyClass
-from clipaudit.vocabulary import ACCURACY, HARM_RATE, RATE_SUFFIX, metric_label
+from clipaudit.vocabulary import ACCURACY, HARM_RATE, category_of, metric_label
 
 from .view_model import IntendedUse, MetricDefinition, ReportView
 
@@ -75,7 +75,7 @@ def _define_metric(metric: str, class_rows: Sequence[TaxonomyClass]) -> str:
     if metric == HARM_RATE:
         harmful = [row.id for row in class_rows if row.category]
         return "Share of images whose top-1 class has any harm category" + _class_list(harmful) + "."
-    category = metric.removesuffix(RATE_SUFFIX)
+    category = category_of(metric)
     members = [row.id for row in class_rows if row.category == category]
     return f"Share of images whose top-1 class is in the harm category \u201c{category}\u201d" + _class_list(members) + "."
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clipaudit import format
+from clipaudit.vocabulary import direction_phrase
 
 from .templating import environment
 
@@ -182,7 +183,7 @@ def build_compare_view(document: Mapping[str, Any]) -> CompareView:
         anchors[(check["rule"], check["probe"], check["metric"], check["slice"])] = anchor
         checks.append(CheckView(
             anchor=anchor, rule=check["rule"], where=check["where"], probe=check["probe"], metric=check["metric"],
-            slice=check["slice"], direction="higher is worse" if check["higher_is_worse"] else "lower is worse",
+            slice=check["slice"], direction=direction_phrase(check["metric"]),
             passed=check["passed"], bounds=_bounds(rules.get(check["rule"], {})),
             rows=tuple(_row(group) for group in check["groups"]),
             gap=None if check["gap"] is None else _gap_text(check["gap"]),

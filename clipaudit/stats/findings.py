@@ -19,7 +19,7 @@ from clipaudit.stats.intervals import interval
 from clipaudit.stats.metrics import ProbeSpec
 from clipaudit.stats.multiple import CORRECTION_LABELS
 from clipaudit.stats.settings import StatsSettings
-from clipaudit.vocabulary import ACCURACY, HARM_RATE
+from clipaudit.vocabulary import ACCURACY, HARM_RATE, category_of
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def describe_outcome(metric: str, probe_id: str) -> str:
         return f"were classified correctly by probe {probe_id}"
     if metric == HARM_RATE:
         return "were put in a class with a harm category"
-    return f"were put in a {metric.removesuffix('_rate')} class"
+    return f"were put in a {category_of(metric)} class"
 
 
 def describe_reference(reference: str, reference_label: str | None = None) -> str:
@@ -122,9 +122,14 @@ def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, GroupCounts,
     return findings
 
 
+def severity_key(*, worse: bool | None, difference: float, p_adjusted: float) -> tuple[int, float, float]:
+    """The one order of findings in every output (audit findings, sweep findings): groups worse
+    off first, then the largest difference, then the smallest adjusted p-value."""
+    return (0 if worse in (True, None) else 1, -abs(difference), p_adjusted)
+
+
 def finding_order(finding: Finding) -> tuple:
-    """Groups worse off than their reference first, then the largest difference, then the
-    smallest adjusted p-value; probe, slice, metric and group make the order deterministic.
+    """:func:`severity_key`, then probe, slice, metric and group so the order is deterministic.
     results.json lists findings in this order and every output keeps it."""
-    return (0 if finding.worse in (True, None) else 1, -abs(finding.difference), finding.p_adjusted,
+    return (*severity_key(worse=finding.worse, difference=finding.difference, p_adjusted=finding.p_adjusted),
             finding.probe, finding.slice, finding.metric, finding.group)

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from clipaudit.data.vocab import FAIRFACE_VOCABULARY
-from clipaudit.vocabulary import group_label
+from clipaudit.vocabulary import FAIRFACE_VOCABULARY, group_label
 
 #: Value order for FairFace attributes; values outside a vocabulary follow, sorted.
 FAIRFACE_ORDER: Mapping[str, tuple[str, ...]] = FAIRFACE_VOCABULARY

@@ -22,6 +22,14 @@ def is_significant(p_adjusted: float | None, effect: float | None, *, alpha: flo
     return bool(p_adjusted < alpha and effect >= min_effect - EFFECT_TOLERANCE)
 
 
+def is_significant_worsening(p_adjusted: float | None, worsening: float | None, *, alpha: float) -> bool:
+    """A regression check's "significant worsening": significant with no effect floor, and a change
+    in the worse direction beyond floating-point rounding (``worsening`` is the change signed so that
+    positive is worse)."""
+    return (worsening is not None and worsening > EFFECT_TOLERANCE
+            and is_significant(p_adjusted, worsening, alpha=alpha, min_effect=0.0))
+
+
 def correct_family(p_values: Sequence[float], effects: Sequence[float], *, correction: Correction, alpha: float,
                    min_effect: float) -> list[tuple[float, bool]]:
     """Adjusted p-value and significance of each test of one family, in the input order."""

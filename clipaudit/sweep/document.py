@@ -12,9 +12,10 @@ from clipaudit import format
 from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.files import write_output_files
 from clipaudit.stats import StatsSettings
+from clipaudit.stats.findings import severity_key
 from clipaudit.stats.multiple import CORRECTION_LABELS
 from clipaudit.sweep.variants import BASE, SweepVariant
-from clipaudit.vocabulary import metric_words
+from clipaudit.vocabulary import higher_is_worse, metric_words
 
 MOST_SENSITIVE_LISTED = 15
 
@@ -77,14 +78,17 @@ def most_sensitive_groups(table: pd.DataFrame, limit: int = MOST_SENSITIVE_LISTE
 
 
 def sweep_findings(table: pd.DataFrame, settings: StatsSettings) -> list[dict]:
-    """Every significant change, as one plain sentence with its numbers."""
+    """Every significant change, as one plain sentence with its numbers, in the findings order of
+    every output (:func:`clipaudit.stats.findings.severity_key`: changes for the worse first)."""
     if not len(table):
         return []
-    significant = table[table["significant"]].copy()
-    significant = significant.assign(abs_difference=significant["difference"].abs())
-    significant = significant.sort_values(["p_adjusted", "abs_difference"], ascending=[True, False])
+    significant = [row for _, row in table[table["significant"]].iterrows()]
+    significant.sort(key=lambda row: (
+        *severity_key(worse=(row["difference"] > 0) == higher_is_worse(row["metric"]),
+                      difference=row["difference"], p_adjusted=row["p_adjusted"]),
+        row["taxonomy"], row["variant"], row["probe"], row["slice"], row["metric"], row["group"]))
     findings = []
-    for _, row in significant.iterrows():
+    for row in significant:
         direction = "rose" if row["difference"] > 0 else "fell"
         text = (
             f"With variant '{row['variant']}', the {metric_words(row['metric'])} of images labelled {row['group']} "
