@@ -91,6 +91,25 @@ def ci_label(level: float) -> str:
     return f"{confidence(level)} CI"
 
 
+def alpha(level: float) -> str:
+    """A significance level as set: 0.05 -> '0.05'."""
+    return f"{level:g}"
+
+
+def seconds(value: float | None) -> str:
+    """A duration: 41.27 -> '41.27 s'."""
+    if _missing(value):
+        return NOT_AVAILABLE
+    return f"{value:.2f} s"
+
+
+def number(value: float | None) -> str:
+    """Any other number as written in a manifest: shortest form ('0.8', '1e-06')."""
+    if _missing(value):
+        return NOT_AVAILABLE
+    return f"{value:g}"
+
+
 def ratio(value: float | None) -> str:
     if _missing(value):
         return NOT_AVAILABLE

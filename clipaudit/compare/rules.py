@@ -76,7 +76,7 @@ def evaluate_group(check: Check, group: GroupComparison, settings: CompareSettin
     if bound is not None and worsening is not None and _exceeds(worsening, bound):
         reason = MAX_RISE_EXCEEDED if rule.max_rise is not None else MAX_DROP_EXCEEDED
         if rule.require_significance and not significant:
-            notes.append(f"{reason}, but not significant (adjusted p >= {settings.alpha:g})")
+            notes.append(f"{reason}, but not significant (adjusted p >= {format.alpha(settings.alpha)})")
         else:
             reasons.append(reason)
     value = group.candidate_value

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from clipaudit.models.demo import DEMO_MODEL_SPEC
 from clipaudit.taxonomy import protocol_class
 from clipaudit.vocabulary import metric_label
 
@@ -34,7 +35,6 @@ from .view_model import (
 )
 
 DEMO_DATASET_PREFIX = "synthetic"
-DEMO_MODEL_SPEC = "demo"
 
 TableKey = tuple[str, str, str]  # (probe, slice, metric)
 

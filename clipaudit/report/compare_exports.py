@@ -21,7 +21,7 @@ from .markdown import code_span, escape_markdown_cell
 
 VIOLATION_COLUMNS = ("rule", "probe", "metric", "slice", "group", "baseline", "candidate", "change", "{ci}", "p",
                      "adj. p", "reason")
-CHECK_COLUMNS = ("group", "n", "baseline", "candidate", "change", "CI", "p", "adj. p", "status")
+CHECK_COLUMNS = ("group", "n", "baseline", "candidate", "change", "{ci}", "p", "adj. p", "status")
 
 
 def render_compare_markdown(document: Mapping[str, Any]) -> str:
@@ -32,7 +32,7 @@ def render_compare_markdown(document: Mapping[str, Any]) -> str:
     lines.append(f"{summary['failed']} violation(s), {summary['passed']} check(s) passed, "
                  f"{summary['skipped']} skipped (groups under min_n = {settings['min_n']}). "
                  f"{CORRECTION_LABELS[settings['correction']]} across {settings['family_size']} test(s) "
-                 f"at \u03b1 = {settings['alpha']:g}.")
+                 f"at \u03b1 = {format.alpha(settings['alpha'])}.")
     lines.append("")
     for role in ("baseline", "candidate"):
         side = document[role]
@@ -53,16 +53,17 @@ def render_compare_markdown(document: Mapping[str, Any]) -> str:
         lines.append("")
     lines += ["<details><summary>All checks</summary>", ""]
     for check in document["checks"]:
-        lines += _check_lines(check)
+        lines += _check_lines(check, ci=format.ci_label(settings["confidence"]))
     lines += ["</details>", ""]
     return "\n".join(lines)
 
 
-def _check_lines(check: Mapping[str, Any]) -> list[str]:
+def _check_lines(check: Mapping[str, Any], *, ci: str) -> list[str]:
+    check_header = [column.format(ci=ci) for column in CHECK_COLUMNS]
     mark = "pass" if check["passed"] else "FAIL"
     title = " ".join(escape_markdown_cell(check[key]) for key in ("probe", "metric"))
     lines = [f"#### {escape_markdown_cell(check['rule'])}: {title} by {escape_markdown_cell(check['slice'])} ({mark})",
-             "", _table_row(CHECK_COLUMNS), "|" + "---|" * len(CHECK_COLUMNS)]
+             "", _table_row(check_header), "|" + "---|" * len(check_header)]
     for group in check["groups"]:
         n = group["n_pairs"] if group["n_pairs"] is not None else f"{group['baseline']['n']} / {group['candidate']['n']}"
         status = group["status"] + (f": {'; '.join(group['reasons'])}" if group["reasons"] else "")

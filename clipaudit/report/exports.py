@@ -38,7 +38,7 @@ def render_summary_markdown(results: Mapping[str, Any]) -> str:
         f"**clipaudit** \u00b7 model `{code_span(format.or_dash(view.model_id))}` \u00b7 dataset "
         f"`{code_span(format.or_dash(view.dataset_spec))}` \u00b7 taxonomy `{code_span(view.taxonomy_name)}` "
         f"(sha256 {view.taxonomy_sha256[:12]}) \u00b7 {format.or_dash(stats.family_size)} tests, "
-        f"{stats.correction_label} correction, \u03b1 = {stats.alpha:g}{min_effect} \u00b7 "
+        f"{stats.correction_label} correction, \u03b1 = {format.alpha(stats.alpha)}{min_effect} \u00b7 "
         f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
     )
     lines = ["# clipaudit findings", "", header, ""]

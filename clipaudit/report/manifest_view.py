@@ -38,9 +38,9 @@ def _scalar(value: Any, *, in_timings: bool) -> str:
     if isinstance(value, bool):
         return format.yes_no(value)
     if isinstance(value, (int, float)) and in_timings:
-        return f"{value:.2f} s"
+        return format.seconds(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        return format.number(value)
     if isinstance(value, Mapping):
         if not value:
             return "none"

@@ -12,6 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from clipaudit import format
+from clipaudit.stats.multiple import CORRECTION_LABELS, CORRECTION_NAMES
 from clipaudit.vocabulary import metric_label, metric_words
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -32,6 +33,10 @@ FILTERS = {
     "confidence": format.confidence,
     "ci_label": format.ci_label,
     "or_dash": format.or_dash,
+    "alpha": format.alpha,
+    "seconds": format.seconds,
+    "correction_name": CORRECTION_NAMES.__getitem__,
+    "correction_label": CORRECTION_LABELS.__getitem__,
     "metric_label": metric_label,
     "metric_words": metric_words,
 }
