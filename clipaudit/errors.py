@@ -23,6 +23,26 @@ class DataError(ClipauditError):
     """A dataset spec, table, image or predictions file that cannot be used."""
 
 
+class UnreadableImage(DataError):
+    """One image that cannot be used; carries its id and the short reason for listings."""
+
+    def __init__(self, image_id: str, location: str, reason: str, detail: str = "") -> None:
+        self.image_id = image_id
+        self.reason = reason
+        suffix = f" ({detail})" if detail else ""
+        super().__init__(f"{location}: {reason}{suffix}")
+
+    def __reduce__(self):  # keep picklable across DataLoader workers despite the custom __init__
+        return (_rebuild_unreadable, (self.image_id, self.reason, self.args[0]))
+
+
+def _rebuild_unreadable(image_id: str, reason: str, message: str) -> UnreadableImage:
+    error = UnreadableImage.__new__(UnreadableImage)
+    DataError.__init__(error, message)
+    error.image_id, error.reason = image_id, reason
+    return error
+
+
 class ModelError(ClipauditError):
     """A model spec that cannot be loaded or lacks an image or text tower."""
 

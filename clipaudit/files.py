@@ -40,10 +40,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 
 def check_output_dir(out_dir: Path) -> None:
     """Fail before any work when `--out` cannot become a folder we can write into.

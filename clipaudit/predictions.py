@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipaudit.files import atomic_write_bytes
 from clipaudit.errors import DataError
 
 REQUIRED_COLUMNS = ("probe", "image_id", "target", "prediction", "scores")
@@ -34,10 +33,6 @@ def predictions_to_parquet_bytes(predictions: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
-
-
-def write_predictions(predictions: pd.DataFrame, path: Path) -> None:
-    atomic_write_bytes(path, predictions_to_parquet_bytes(predictions))
 
 
 def read_predictions(path: Path) -> pd.DataFrame:

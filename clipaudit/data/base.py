@@ -18,7 +18,7 @@ import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from clipaudit.errors import DataError
+from clipaudit.errors import DataError, UnreadableImage
 
 # Bump when the bytes fed to the fingerprint hash change meaning, so caches never match
 # across layouts.
@@ -36,26 +36,6 @@ NOT_AN_IMAGE = "not an image"
 
 # Decoding errors PIL raises for files that are not (complete, supported) images.
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-
-class UnreadableImage(DataError):
-    """One image that cannot be used; carries its id and the short reason for listings."""
-
-    def __init__(self, image_id: str, location: str, reason: str, detail: str = "") -> None:
-        self.image_id = image_id
-        self.reason = reason
-        suffix = f" ({detail})" if detail else ""
-        super().__init__(f"{location}: {reason}{suffix}")
-
-    def __reduce__(self):  # keep picklable across DataLoader workers despite the custom __init__
-        return (_rebuild_unreadable, (self.image_id, self.reason, self.args[0]))
-
-
-def _rebuild_unreadable(image_id: str, reason: str, message: str) -> UnreadableImage:
-    error = UnreadableImage.__new__(UnreadableImage)
-    DataError.__init__(error, message)
-    error.image_id, error.reason = image_id, reason
-    return error
 
 
 class ImageDataset:

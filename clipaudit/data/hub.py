@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clipaudit.data.base import FINGERPRINT_FORMAT, MISSING, ImageDataset, UnreadableImage, require_complete
+from clipaudit.data.base import FINGERPRINT_FORMAT, MISSING, ImageDataset, require_complete
 from clipaudit.data.vocab import age_bin, fairface_mapping
 from clipaudit.vocabulary import FAIRFACE_VOCABULARY
-from clipaudit.errors import DataError
+from clipaudit.errors import DataError, UnreadableImage
 
 if TYPE_CHECKING:  # importing datasets costs about a second; only hf: specs pay it
     import datasets

@@ -18,7 +18,6 @@ __all__ = ["ASSETS_DIR", "demo_model_dir", "planted_truth", "retrain_demo_model"
 # Bump when the demo model's construction changes, so an old retrained copy in a cache is not reused.
 DEMO_MODEL_VERSION = 2
 PLANTED_FILE = "planted.json"
-TRAINING_FILE = "training.json"
 
 
 def planted_truth(model_dir: Path = ASSETS_DIR) -> list[dict[str, object]]:

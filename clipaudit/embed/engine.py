@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from clipaudit.files import atomic_write_bytes, cache_key
-from clipaudit.data.base import UnreadableImage, describe_bad_images
-from clipaudit.errors import DataError
+from clipaudit.data.base import describe_bad_images
+from clipaudit.errors import DataError, UnreadableImage
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 
 # Bump when the layout of a cache file changes.

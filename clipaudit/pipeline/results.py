@@ -17,9 +17,6 @@ from clipaudit.stats import StatsSettings, compute_statistics
 from clipaudit.stats.confusion import confusion_matrix
 from clipaudit.taxonomy import Taxonomy
 
-#: Every file an audit folder can hold; a run removes those of an earlier run it does not write.
-AUDIT_OUTPUT_NAMES = ("results.json", "predictions.parquet", "report.html", "summary.md", "model-index.yaml")
-
 
 def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: dict, settings: StatsSettings,
                   timings: dict, started: float) -> dict:

@@ -33,7 +33,7 @@ def group_entries(counts: GroupCounts, attributes: Sequence[str], reference: Ref
     with np.errstate(divide="ignore", invalid="ignore"):
         other_rate = np.where(other_n > 0, other_successes / np.maximum(other_n, 1), np.nan)
     mdd = minimum_detectable_difference(counts.n, other_n, np.nan_to_num(other_rate), alpha=settings.alpha,
-                                        power=settings.power, increase=not not higher_is_worse(metric))
+                                        power=settings.power, increase=higher_is_worse(metric))
     mdd = np.where(np.isfinite(other_rate), mdd, np.nan)
     entries = []
     for position, index in enumerate(nonempty):

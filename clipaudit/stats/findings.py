@@ -1,7 +1,7 @@
 """Findings: one plain sentence for each significant pairwise comparison.
 
 A finding is a group whose pairwise test against the reference (see
-``engine.resolve_reference``) is significant: its adjusted p-value is below ``alpha``
+:func:`clipaudit.stats.reference.resolve_reference`) is significant: its adjusted p-value is below ``alpha``
 *and* its difference from the reference is at least ``min_effect`` in absolute value.
 Findings go both ways and say which way is worse: for ``accuracy`` a lower value is
 worse, for harm rates a higher one. Small groups are never findings (they are not
