@@ -21,7 +21,7 @@ from clipaudit.errors import DataError, UnreadableImage
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 
 # Bump when the layout of a cache file changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: keys name the loader (transformers, open_clip, converted)
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ def image_cache_path(cache_dir: Path, info: ModelInfo, dataset_fingerprint: str)
         format=CACHE_FORMAT,
         weights=info.weights_sha256,
         architecture=info.architecture,
+        loader=info.loader,
         preprocessing=info.preprocessing_sha256,
         dtype=info.dtype,
         dataset=dataset_fingerprint,
@@ -99,6 +100,7 @@ def text_cache_path(cache_dir: Path, info: ModelInfo) -> Path:
         format=CACHE_FORMAT,
         weights=info.weights_sha256,
         architecture=info.architecture,
+        loader=info.loader,
         tokenizer=info.tokenizer_sha256,
         max_text_tokens=info.max_text_tokens,
         dtype=info.dtype,

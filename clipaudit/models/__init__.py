@@ -7,6 +7,8 @@ from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 from clipaudit.models.demo import DEMO_MODEL_NAME, DEMO_MODEL_SPEC, demo_model_dir
 
+OPEN_CLIP_PREFIX = "open_clip:"
+
 __all__ = ["ModelInfo", "ZeroShotModel", "load_model", "DEMO_MODEL_SPEC"]
 
 
@@ -18,14 +20,14 @@ def load_model(
     cache_dir: Path,
     trust_remote_code: bool = False,
 ) -> ZeroShotModel:
-    """Load the model a SPEC names: a hub id or local folder, `demo`, or `open_clip:ARCH[:PRETRAINED]`."""
+    """Load the model a SPEC names: a hub id or local folder, `demo`, `open_clip:ARCH:PRETRAINED_TAG` or
+    `open_clip:ARCH:FILE` (see :mod:`clipaudit.models.openclip`)."""
     if not spec or not spec.strip():
         raise ModelError("--model: empty model spec; give a hub id, a local folder or 'demo'")
-    if spec.startswith("open_clip:"):
-        raise ModelError(
-            f"--model {spec!r}: open_clip models are not supported yet; "
-            "use a transformers checkpoint (hub id or folder) such as openai/clip-vit-large-patch14-336"
-        )
+    if spec.startswith(OPEN_CLIP_PREFIX):
+        from clipaudit.models.openclip import load_open_clip_model
+
+        return load_open_clip_model(spec, device=device, dtype=dtype)
     from clipaudit.models.hf import load_hf_model
 
     if spec == DEMO_MODEL_SPEC:

@@ -33,6 +33,9 @@ class ModelInfo:
     max_text_tokens: int     # the text tower's context length, special tokens included
     device: str
     dtype: str
+    loader: str = "transformers"  # which code ran the model: transformers, open_clip, or a conversion into transformers
+    checkpoint_sha256: str | None = None  # sha256 of the checkpoint file, when one file was loaded
+    open_clip_version: str | None = None  # when open_clip ran the model
 
 
 class ZeroShotModel(Protocol):

@@ -113,12 +113,20 @@ def load_hf_model(
                 f"model {spec!r} ({type(model).__name__}) has no {method}: "
                 "clipaudit needs a dual encoder with image and text towers (CLIP, SigLIP, ...)"
             )
-    weights_sha256 = _state_dict_sha256(model)
+    return wrap_hf_model(model, processor, spec=spec, name=getattr(model.config, "_name_or_path", spec) or spec,
+                         revision=getattr(model.config, "_commit_hash", None), device=device, dtype=dtype)
+
+
+def wrap_hf_model(model, processor, *, spec: str, name: str, revision: str | None, device: str, dtype: str,
+                  **provenance) -> HFZeroShotModel:
+    """A loaded transformers dual encoder and its processor behind the protocol, on ``device`` in ``dtype``
+    (already resolved); ``provenance`` adds ModelInfo's loader fields."""
+    weights_sha256 = state_dict_sha256(model)
     model = model.to(device=device, dtype=DTYPES[dtype]).eval()
     info = ModelInfo(
         spec=spec,
-        name=getattr(model.config, "_name_or_path", spec) or spec,
-        revision=getattr(model.config, "_commit_hash", None),
+        name=name,
+        revision=revision,
         weights_sha256=weights_sha256,
         preprocessing_sha256=_processor_sha256(processor),
         tokenizer_sha256=_tokenizer_sha256(processor),
@@ -129,6 +137,7 @@ def load_hf_model(
         max_text_tokens=_max_text_tokens(model, processor),
         device=device,
         dtype=dtype,
+        **provenance,
     )
     return HFZeroShotModel(model, processor, info)
 
@@ -147,7 +156,7 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0]
 
 
-def _state_dict_sha256(model) -> str:
+def state_dict_sha256(model) -> str:
     """Hash the weights as loaded, so a changed checkpoint never reuses a stale cache entry."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
