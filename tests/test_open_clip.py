@@ -281,3 +281,34 @@ def test_where_open_clip_imports_it_runs_the_model(checkpoint, tmp_path, monkeyp
     assert model.count_tokens("a photo of a man.") == len(tokenizer("a photo of a man.")["input_ids"])
     with pytest.raises(ModelError, match="text context"):
         model.encode_texts(["word " * 200])
+
+
+class _Holder(torch.nn.Module):
+    """A node of a TorchScript archive that holds tensors under dotted names, as OpenAI's .pt files do."""
+
+    def forward(self) -> int:
+        return 0
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_openai_torchscript_files_load_and_use_quick_gelu(checkpoint, tmp_path):
+    """OpenAI's own .pt checkpoints are TorchScript archives of QuickGELU models."""
+    path, state, _, tokenizer = checkpoint
+    root = _Holder()
+    for key, value in state.items():
+        *parents, leaf = key.split(".")
+        module = root
+        for part in parents:
+            if not hasattr(module, part):
+                module.add_module(part, _Holder())
+            module = getattr(module, part)
+        module.register_parameter(leaf, torch.nn.Parameter(value.clone(), requires_grad=False))
+    folder = tmp_path / "openai"
+    folder.mkdir()
+    torch.jit.script(root).save(str(folder / "ViT-tiny.pt"))
+    tokenizer.save_pretrained(folder)
+    (folder / "open_clip_config.json").write_text((path.parent / "open_clip_config.json").read_text())
+    model = load_model(f"open_clip:tiny:{folder / 'ViT-tiny.pt'}", device="cpu", dtype="fp32", cache_dir=tmp_path)
+    pixels = torch.stack([model.preprocess(image) for image in _images()])
+    torch.testing.assert_close(model.encode_images(pixels), reference_image_features(state, pixels, True),
+                               rtol=1e-5, atol=1e-5)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -79,7 +80,10 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path))
         elif is_torchscript(path):
             # OpenAI's own .pt files are TorchScript archives; open_clip reads them the same way.
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+            # (torch deprecates TorchScript, but these files exist and are read-only here.)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                state = torch.jit.load(str(path), map_location="cpu").state_dict()
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # every reader has its own error types; all mean "not a usable file"

@@ -92,6 +92,8 @@ def _load_converted(spec: str, arch: str, source: str, *, device: str, dtype: st
     state = read_checkpoint(path)
     check_layout(state, source=str(path))
     named, quick_gelu, preprocess = _configuration(spec, arch, path, tag=None if hub_repo is None else source)
+    # OpenAI's own checkpoints (TorchScript .pt files) were trained with QuickGELU, whatever a name says.
+    quick_gelu = quick_gelu or is_torchscript(path)
     config = model_config_from_shapes(state, named, source=str(path))
     model = to_transformers(state, config, quick_gelu=quick_gelu, source=str(path))
     processor = _processor(config["vision_cfg"]["image_size"], preprocess, tokenizer_from=_tokenizer_source(path, hub_repo))
@@ -139,8 +141,7 @@ def _configuration(spec: str, arch: str, path: Path, *, tag: str | None) -> tupl
     model_cfg, quick_gelu = named
     inception = [arch.removesuffix(QUICKGELU_SUFFIX), tag] in known_configurations()["inception_preprocessing"]
     preprocess = {"mean": INCEPTION_MEAN, "std": INCEPTION_STD} if inception else {}
-    # OpenAI's own checkpoints (TorchScript .pt files) were trained with QuickGELU.
-    return model_cfg, quick_gelu or is_torchscript(path), preprocess
+    return model_cfg, quick_gelu, preprocess
 
 
 def _processor(image_size: int, preprocess: dict, *, tokenizer_from: str):
