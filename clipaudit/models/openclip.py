@@ -97,9 +97,14 @@ def _load_converted(spec: str, arch: str, source: str, *, device: str, dtype: st
     config = model_config_from_shapes(state, named, source=str(path))
     model = to_transformers(state, config, quick_gelu=quick_gelu, source=str(path))
     processor = _processor(config["vision_cfg"]["image_size"], preprocess, tokenizer_from=_tokenizer_source(path, hub_repo))
-    return wrap_hf_model(model, processor, spec=spec, name=f"{arch} ({source})", revision=None, device=device,
+    return wrap_hf_model(model, processor, spec=spec, name=display_name(arch, source), revision=None, device=device,
                          dtype=dtype, loader="converted into transformers' CLIPModel (open_clip not installed)",
                          checkpoint_sha256=file_sha256(path))
+
+
+def display_name(arch: str, source: str) -> str:
+    """``ViT-L-14 (laion2b_s32b_b82k)``, or the checkpoint's file name (no local folders in reports)."""
+    return f"{arch} ({Path(source).name if is_file_source(source) else source})"
 
 
 def _checkpoint(spec: str, arch: str, source: str) -> tuple[Path, str | None]:

@@ -12,7 +12,7 @@ from PIL import Image
 from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo
 from clipaudit.models.hf import DTYPES, state_dict_sha256
-from clipaudit.models.openclip import file_sha256, is_file_source
+from clipaudit.models.openclip import display_name, file_sha256, is_file_source
 
 
 class OpenClipZeroShotModel:
@@ -53,7 +53,7 @@ def load_with_open_clip(open_clip, spec: str, arch: str, source: str, *, device:
     model = model.to(device=device, dtype=DTYPES[dtype]).eval()
     bias = getattr(model, "logit_bias", None)
     info = ModelInfo(
-        spec=spec, name=f"{arch} ({source})", revision=None, weights_sha256=weights_sha256,
+        spec=spec, name=display_name(arch, source), revision=None, weights_sha256=weights_sha256,
         preprocessing_sha256=hashlib.sha256(repr(preprocess).encode()).hexdigest(),
         tokenizer_sha256=hashlib.sha256(f"{type(tokenizer).__name__}:{arch}".encode()).hexdigest(),
         architecture=f"open_clip {arch}", activation="sigmoid" if bias is not None else "softmax",
