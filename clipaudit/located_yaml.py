@@ -9,6 +9,7 @@ PyYAML silently lets the last one win, are reported here too.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +77,18 @@ def parent_path(path: str) -> str:
     return path[:cut] if cut > 0 else ""
 
 
+# Limits on what one YAML file may hold: a taxonomy, sweep spec or thresholds file is a few
+# kilobytes, a few levels deep, a few thousand values. The limits stop a hostile file (an alias
+# "billion laughs" bomb, thousands of nested levels) in a second with one clear line.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64
+MAX_YAML_VALUES = 200_000
+
+
+class _TooManyValues(Exception):
+    """The document expands to more than MAX_YAML_VALUES values."""
+
+
 class _Composer:
     """Turns a composed node graph into Python values, recording lines and problems."""
 
@@ -85,8 +98,13 @@ class _Composer:
         self.problems: list[Problem] = []
         self._constructor = yaml.constructor.SafeConstructor()
         self._open_nodes: set[int] = set()
+        self._values = 0
 
     def value(self, node: Node, path: str) -> Any:
+        # Aliases repeat a node wherever they point, so the count is of values after expansion.
+        self._values += 1
+        if self._values > MAX_YAML_VALUES:
+            raise _TooManyValues
         self.lines.setdefault(path, node.start_mark.line + 1)
         if id(node) in self._open_nodes:
             self._report(node, path, "recursive YAML alias; a taxonomy must be a tree")
@@ -137,6 +155,9 @@ def read_located_yaml(text: str, file: str, *, expected: str) -> tuple[LocatedYa
 
     ``expected`` says what the file should hold, for the message about an empty file.
     """
+    too_deep = _depth_problem(text, file)
+    if too_deep is not None:
+        return None, [too_deep]
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
@@ -148,8 +169,29 @@ def read_located_yaml(text: str, file: str, *, expected: str) -> tuple[LocatedYa
     if root is None:
         return None, [Problem(file, 1, "", f"the file is empty; expected {expected}")]
     composer = _Composer(file)
-    data = composer.value(root, "")
+    try:
+        data = composer.value(root, "")
+    except _TooManyValues:
+        return None, [Problem(file, None, "", f"the file expands to more than {MAX_YAML_VALUES:,} values (YAML "
+                                              "aliases repeat what they point to); refused as a resource limit")]
     return LocatedYaml(data, composer.lines), composer.problems
+
+
+def _depth_problem(text: str, file: str) -> Problem | None:
+    """Nesting deeper than MAX_YAML_DEPTH, found from the event stream (no recursion, no values built)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    return Problem(file, event.start_mark.line + 1, "",
+                                   f"nested more than {MAX_YAML_DEPTH} levels deep; refused as a resource limit")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # malformed YAML: compose reports it with its line
+    return None
 
 
 def read_located_yaml_file(
@@ -157,6 +199,12 @@ def read_located_yaml_file(
 ) -> tuple[bytes | None, LocatedYaml | None, list[Problem]]:
     """Read and parse a YAML file; ``expected`` says what it should hold. The bytes are returned for hashing."""
     try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            return None, None, [Problem(file, None, "", "not a regular file")]
+        if status.st_size > MAX_YAML_BYTES:
+            return None, None, [Problem(file, None, "", f"the file is {status.st_size:,} bytes; files of this kind "
+                                                        f"are refused above {MAX_YAML_BYTES:,} bytes")]
         raw = path.read_bytes()
     except OSError as error:
         return None, None, [Problem(file, None, "", f"cannot read the file: {error.strerror or error}")]

@@ -1,0 +1,79 @@
+"""Hostile inputs: one clear line, exit 2, nothing written, in a second or two.
+
+A table of bad inputs and the message each must produce. The YAML readers of taxonomies, sweep
+specs and thresholds share one reader (clipaudit.located_yaml) and so share its limits.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from clipaudit.cli import main
+from clipaudit.compare import load_thresholds
+from clipaudit.errors import ThresholdsError
+
+
+def alias_bomb() -> str:
+    """'Billion laughs': ten aliases of ten aliases ... 10^9 leaves from a few hundred bytes."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for index in range(8):
+        name, previous = chr(98 + index), chr(97 + index)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_YAML = {
+    "alias bomb": (alias_bomb(), "expands to more than 200,000 values"),
+    "deep nesting": ("name: x\nprobes: " + "[" * 3000 + "]" * 3000 + "\n", "nested more than 64 levels deep"),
+    "huge file": ("name: x\n" + "# padding\n" * 120_000, "refused above 1,048,576 bytes"),
+}
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_YAML))
+@pytest.mark.parametrize("command", ["validate", "audit", "sweep --spec"])
+def test_hostile_yaml_is_one_line_exit_2(case, command, tmp_path, capsys):
+    text, message = HOSTILE_YAML[case]
+    hostile = _write(tmp_path, "hostile.yaml", text)
+    out = tmp_path / "out"
+    if command == "validate":
+        argv = ["validate", str(hostile)]
+    elif command == "audit":
+        argv = ["audit", "--taxonomy", str(hostile), "--data", "synthetic", "--model", "demo", "--out", str(out)]
+    else:
+        argv = ["sweep", "--taxonomy", "clip_denigration", "--spec", str(hostile), "--data", "synthetic",
+                "--model", "demo", "--out", str(out)]
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - started < 10  # generous on a loaded CI machine; ~1 s here
+    err = capsys.readouterr().err.strip().splitlines()
+    if command == "validate":  # validate prints each problem, then a count
+        assert len(err) <= 2 and message in err[0]
+    else:
+        assert len(err) == 1 and err[0].startswith("clipaudit: error: ") and message in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_YAML))
+def test_hostile_thresholds_are_refused_in_one_line(case, tmp_path):
+    text, message = HOSTILE_YAML[case]
+    with pytest.raises(ThresholdsError, match=message.replace("(", r"\(")) as caught:
+        load_thresholds(_write(tmp_path, "thresholds.yaml", text))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_named_pipe_is_not_read(tmp_path, capsys):
+    """Reading a FIFO would block forever; it is refused at once."""
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert main(["validate", str(fifo)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
