@@ -77,3 +77,40 @@ def test_a_named_pipe_is_not_read(tmp_path, capsys):
     os.mkfifo(fifo)
     assert main(["validate", str(fifo)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+DAMAGE = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "garbage": lambda data: b"not an archive at all" * 10,
+    "empty": lambda data: b"",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_cache_entry_is_reported_discarded_and_recomputed(damage, face_folder, tiny_clip_dir, tmp_path,
+                                                                      capsys):
+    taxonomy = _write(tmp_path, "t.yaml", "name: t\ntemplates: ['a photo of a {label}.']\nprobes:\n  - id: gender\n"
+                                          "    kind: attribute\n    target: gender\n"
+                                          "    classes: [{id: Male, label: man}, {id: Female, label: woman}]\n")
+    cache = tmp_path / "cache"
+
+    def audit(out):
+        return main(["audit", "--taxonomy", str(taxonomy), "--data", f"csv:{face_folder / 'labels.csv'}",
+                     "--model", str(tiny_clip_dir), "--out", str(tmp_path / out), "--cache-dir", str(cache),
+                     "--device", "cpu", "--quiet", "--min-n", "5"])
+
+    assert audit("first") == 0
+    first = (tmp_path / "first" / "results.json").read_text()
+    entries = sorted((cache / "embeddings").rglob("*.npz"))
+    assert len(entries) == 2  # the images' entry and the prompts'
+    for entry in entries:
+        entry.write_bytes(DAMAGE[damage](entry.read_bytes()))
+    capsys.readouterr()
+    assert audit("second") == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("clipaudit: cache entry")]
+    assert len(err) == 2 and all("discarded, recomputing" in line for line in err)
+    second = (tmp_path / "second" / "results.json").read_text()
+    assert first.split('"probes"')[1] == second.split('"probes"')[1]  # the same numbers again
+    capsys.readouterr()
+    assert audit("third") == 0  # the recomputed entries were written back and are read cleanly
+    assert "clipaudit: cache entry" not in capsys.readouterr().err

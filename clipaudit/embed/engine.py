@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,16 +166,36 @@ def _prompt_key(prompt: str) -> str:
     return "p" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def _read_npz(path: Path, *, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """A cache entry's arrays; {} when there is none. A damaged entry (truncated, not an archive,
+    arrays missing) is reported in one line, deleted and treated as absent, so it is recomputed."""
     if not path.is_file():
         return {}
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+        missing = [name for name in required if name not in stored]
+        if missing:
+            raise ValueError(f"no {missing[0]} array")
+        return stored
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        reason = " ".join(str(error).split())[:120] or type(error).__name__
+        print(f"clipaudit: cache entry {path.name} is damaged ({reason}); discarded, recomputing", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return {}
+
+
+IMAGE_CACHE_ARRAYS = ("rows", "embeddings", "bad_ids", "bad_reasons")
 
 
 def _read_image_cache(path: Path):
-    stored = _read_npz(path)
+    stored = _read_npz(path, required=IMAGE_CACHE_ARRAYS)
     if not stored:
+        return None
+    if len(stored["rows"]) != len(stored["embeddings"]) or stored["embeddings"].ndim != 2:
+        print(f"clipaudit: cache entry {path.name} is damaged (rows and embeddings disagree); discarded, "
+              "recomputing", file=sys.stderr)
+        path.unlink(missing_ok=True)
         return None
     bad_images = list(zip(stored["bad_ids"].tolist(), stored["bad_reasons"].tolist()))
     return stored["rows"], stored["embeddings"], bad_images
