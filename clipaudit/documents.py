@@ -9,6 +9,7 @@ one this clipaudit reads.
 from __future__ import annotations
 
 import json
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,9 @@ from clipaudit.schemas import schema_problem
 from clipaudit.version import __version__
 
 DocumentKind = Literal["results", "sweep", "compare"]
+
+#: Larger documents are refused before parsing (a results.json of a large audit is tens of MB).
+MAX_DOCUMENT_BYTES = 256 << 20
 
 #: The schema version each kind of document is written in (and the only one read).
 SCHEMA_VERSIONS: dict[str, str] = {"results": "1.0", "sweep": "1.0", "compare": "1.0"}
@@ -83,9 +87,17 @@ def read_document(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
     """Read, version-check and schema-check a ``kind`` document; DocumentError names the file."""
     path = Path(path)
     try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise DocumentError(f"{path}: not a regular file")
+        if status.st_size > MAX_DOCUMENT_BYTES:
+            raise DocumentError(f"{path}: {status.st_size:,} bytes; documents are refused above "
+                                f"{MAX_DOCUMENT_BYTES:,} bytes")
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DocumentError(f"{path}: no such file") from None
+    except RecursionError:
+        raise DocumentError(f"{path}: nested too deeply to be a {kind}.json document") from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise DocumentError(f"{path}: not readable JSON ({str(error).splitlines()[0]})") from None
     check_schema_version(document, kind, source=path)

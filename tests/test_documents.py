@@ -54,3 +54,14 @@ def test_compare_and_stats_refuse_a_results_json_of_another_version(tmp_path, ca
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "0.0.1" in err and "'0.9'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_hostile_documents_are_refused_in_one_line(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DocumentError, match="nested too deeply"):
+        read_document(deep, "results")
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    with pytest.raises(DocumentError, match="not a regular file"):
+        read_document(folder, "results")
