@@ -42,22 +42,42 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def check_output_dir(out_dir: Path) -> None:
-    """Fail before any work when `--out` cannot become a folder we can write into.
+    """Fail before any work when `--out` cannot become a folder we can write into."""
+    check_writable_folder(out_dir, option="--out")
+
+
+def check_cache_dir(cache_dir: Path, *, option: str = "--cache-dir") -> None:
+    """Fail before any loading when the cache folder is a file or cannot be written."""
+    check_writable_folder(cache_dir, option=option)
+
+
+def check_writable_folder(folder: Path, *, option: str) -> None:
+    """Raise ClipauditError unless ``folder`` is, or can become, a folder we can write into.
 
     Creates nothing: it tries a scratch folder in the nearest existing ancestor.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ClipauditError(f"--out {out_dir}: exists and is not a folder")
-    ancestor = out_dir if out_dir.exists() else out_dir.parent
-    while not ancestor.exists():
+    folder = Path(folder)
+    if not str(folder).strip():
+        raise ClipauditError(f"{option}: expected a folder name, got an empty one")
+    try:
+        _check_writable_folder(folder, option=option)
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte, a loop of links
+        reason = getattr(error, "strerror", None) or error
+        raise ClipauditError(f"{option} {folder}: not a usable folder name ({reason})") from None
+
+
+def _check_writable_folder(folder: Path, *, option: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ClipauditError(f"{option} {folder}: exists and is not a folder")
+    ancestor = folder if folder.exists() else folder.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ClipauditError(f"--out {out_dir}: {ancestor} is not a folder")
+        raise ClipauditError(f"{option} {folder}: {ancestor} is not a folder")
     try:
         shutil.rmtree(tempfile.mkdtemp(prefix=".clipaudit-write-check-", dir=ancestor))
     except OSError as error:
-        raise ClipauditError(f"--out {out_dir}: cannot write there ({error.strerror or error})") from None
+        raise ClipauditError(f"{option} {folder}: cannot write there ({error.strerror or error})") from None
 
 
 def write_output_files(out_dir: Path, files: dict[str, bytes]) -> list[Path]:

@@ -8,6 +8,7 @@ rounded here and nowhere else, so a value reads the same in a table, a sentence 
 from __future__ import annotations
 
 import math
+import unicodedata
 
 NOT_AVAILABLE = "\u2014"  # em dash
 EN_DASH = "\u2013"
@@ -137,3 +138,27 @@ def yes_no(flag: bool | None) -> str:
 
 def or_dash(value: object) -> object:
     return NOT_AVAILABLE if value is None else value
+
+
+# --- text from inputs, made inert -------------------------------------------------------------
+# A newline in a dataset value could forge a line of its own in a terminal or CI log (``::error
+# title=...`` is a CI annotation) and an escape sequence could recolour or rewrite the terminal,
+# so every channel that prints text shows control characters as escapes instead of sending them.
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Bidirectional overrides reorder what a reader sees (CVE-2021-42574, "Trojan Source").
+_BIDI_CONTROLS = {*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
+
+
+def inert(text: object) -> str:
+    """``text`` with every control, line-separating or bidi-override character escaped (``\\n``, ``\\x1b``)."""
+    return "".join(_escaped(character) for character in str(text))
+
+
+def _escaped(character: str) -> str:
+    if character in _NAMED:
+        return _NAMED[character]
+    if unicodedata.category(character) in ("Cc", "Zl", "Zp") or character in _BIDI_CONTROLS:
+        code = ord(character)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return character

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from clipaudit.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_REGRESSION
 from clipaudit.cli.parser import build_parser
+from clipaudit.cli.terminal import say
 from clipaudit.errors import ClipauditError
 
 
@@ -21,21 +22,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         arguments = parser.parse_args(argv)
-        if getattr(arguments, "out", None) is not None:
-            from clipaudit.files import check_output_dir
-
-            check_output_dir(arguments.out)
+        _check_folders(arguments)
         return arguments.command(arguments)
     except ClipauditError as error:
-        print(f"clipaudit: error: {error}", file=sys.stderr)
+        say(f"clipaudit: error: {error}")  # say() escapes any newline a value carried in
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("clipaudit: interrupted", file=sys.stderr)
+        say("clipaudit: interrupted")
         return 130
     except Exception as error:  # a bug: never exit 1, which a CI gate reads as "a group got worse"
-        print(f"clipaudit: internal error: {type(error).__name__}: {_one_line(error)} "
-              f"(full traceback in {_save_traceback()})", file=sys.stderr)
+        say(f"clipaudit: internal error: {type(error).__name__}: {_one_line(error)} "
+            f"(full traceback in {_save_traceback()})")
         return EXIT_INTERNAL_ERROR
+
+
+def _check_folders(arguments) -> None:
+    """--out and --cache-dir must be folders we can write into, before anything is loaded."""
+    from clipaudit.files import check_cache_dir, check_output_dir
+
+    if getattr(arguments, "out", None) is not None:
+        check_output_dir(arguments.out)
+    if getattr(arguments, "cache_dir", None) is not None:
+        check_cache_dir(arguments.cache_dir)
 
 
 def _one_line(error: BaseException) -> str:
@@ -51,8 +59,6 @@ def _save_traceback() -> str:
                                      encoding="utf-8") as handle:
         traceback.print_exc(file=handle)
     return handle.name
-
-
 
 
 if __name__ == "__main__":

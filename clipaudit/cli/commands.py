@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from clipaudit.cli.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION
+from clipaudit.cli.terminal import say
 from clipaudit.errors import UsageError
 
 DEMO_TAXONOMIES = ("fairface_demographics", "clip_denigration")
@@ -30,7 +31,8 @@ def _stats_settings(arguments: argparse.Namespace):
 
 
 def _run_options(arguments: argparse.Namespace):
-    from clipaudit.audit import AuditOptions
+    """The run's options, validated (and --num-workers capped) before anything loads."""
+    from clipaudit.pipeline.options import AuditOptions
 
     return AuditOptions(
         device=arguments.device,
@@ -45,41 +47,34 @@ def _run_options(arguments: argparse.Namespace):
     )
 
 
+def _say_notes(options) -> None:
+    """Options changed on the way (--num-workers capped), said after the run: an exit 2 stays one line."""
+    for note in options.notes:
+        say(f"clipaudit: note: {note}")
+
+
 def cmd_audit(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
-    from clipaudit.pipeline.results import write_outputs
 
     quiet_libraries()
-    settings = _stats_settings(arguments)
+    options, settings = _run_options(arguments), _stats_settings(arguments)
     taxonomy = _taxonomy(arguments.taxonomy)
     check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
-    run = run_audit(
-        taxonomy=taxonomy,
-        data=arguments.data,
-        model=arguments.model,
-        options=_run_options(arguments),
-        stats_settings=settings,
-    )
+    run = run_audit(taxonomy=taxonomy, data=arguments.data, model=arguments.model, options=options,
+                    stats_settings=settings)
     comparison = check(run.results, run.predictions) if check else None
-    written = write_outputs(
-        run.results, run.predictions, arguments.out, comparison=comparison.to_dict() if comparison else None
-    )
-    _say_written(written, run.results)
+    _write_results(run.results, run.predictions, arguments.out, comparison=comparison)
+    _say_notes(options)
     if comparison is None:
-        from clipaudit.compare import OUTPUT_NAMES as COMPARE_OUTPUTS
-        from clipaudit.files import remove_stale_outputs
-
-        # A reused --out must not keep an earlier run's verdict next to this run's results.
-        remove_stale_outputs(arguments.out, COMPARE_OUTPUTS)
         return EXIT_OK
     return _report_comparison(comparison, arguments.out)
 
 
 def cmd_demo(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
-    from clipaudit.pipeline.results import write_outputs
 
     quiet_libraries()
+    options, settings = _run_options(arguments), _stats_settings(arguments)
     data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
     model = "demo"
     if arguments.retrain:
@@ -87,15 +82,10 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import retrain_demo_model
 
         model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
-    run = run_audit(
-        taxonomy=_taxonomy(list(DEMO_TAXONOMIES)),
-        data=data,
-        model=model,
-        options=_run_options(arguments),
-        stats_settings=_stats_settings(arguments),
-    )
-    written = write_outputs(run.results, run.predictions, arguments.out)
-    _say_written(written, run.results)
+    run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
+                    stats_settings=settings)
+    _write_results(run.results, run.predictions, arguments.out)
+    _say_notes(options)
     return EXIT_OK
 
 
@@ -108,7 +98,7 @@ def cmd_validate(arguments: argparse.Namespace) -> int:
     )
     stream = sys.stdout if ok else sys.stderr
     for line in report_lines:
-        print(line, file=stream)
+        say(line, stream=stream)
     return EXIT_OK if ok else EXIT_BAD_INPUT
 
 
@@ -118,32 +108,24 @@ def cmd_sweep(arguments: argparse.Namespace) -> int:
     from clipaudit.taxonomy import load_taxonomy
 
     quiet_libraries()
+    options, settings = _run_options(arguments), _stats_settings(arguments)
     spec = load_sweep_spec(arguments.spec) if arguments.spec else None
-    run = run_sweep(
-        taxonomies=[load_taxonomy(name) for name in arguments.taxonomy],
-        data=arguments.data,
-        model=arguments.model,
-        options=_run_options(arguments),
-        settings=_stats_settings(arguments),
-        spec=spec,
-    )
+    run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
+                    model=arguments.model, options=options, settings=settings, spec=spec)
     written = write_sweep_outputs(run, arguments.out)
     findings = run.document["findings"]
-    print(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:", file=sys.stderr)
-    for path in written:
-        print(f"  {path}", file=sys.stderr)
+    _say_paths(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:",
+               written)
+    _say_notes(options)
     return EXIT_OK
 
 
 def cmd_stats(arguments: argparse.Namespace) -> int:
     from clipaudit.restats import recompute_statistics
-    from clipaudit.pipeline.results import write_outputs
 
-    results = recompute_statistics(
-        arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=_stats_settings(arguments)
-    )
-    written = write_outputs(results, None, arguments.out)
-    _say_written(written, results)
+    settings = _stats_settings(arguments)
+    results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=settings)
+    _write_results(results, None, arguments.out)
     return EXIT_OK
 
 
@@ -159,6 +141,7 @@ def cmd_compare(arguments: argparse.Namespace) -> int:
 def _baseline_check(arguments: argparse.Namespace, taxonomy):
     """For `audit --baseline`: load the baseline and thresholds now; return the check to run on the audit."""
     from clipaudit.compare import CompareSettings, audit_output_from_run, compare_audits, load_audit_output
+    from clipaudit.compare.plan import PlannedAudit, check_rules_before_run
     from clipaudit.compare.thresholds import load_thresholds
 
     if arguments.baseline is None:
@@ -170,6 +153,8 @@ def _baseline_check(arguments: argparse.Namespace, taxonomy):
     thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds is not None else None
     if thresholds is None:  # the default rules compare every probe: both sides must have the same ones
         _require_same_probes(set(baseline.probes), set(taxonomy.probe_ids()), baseline=arguments.baseline)
+    planned = PlannedAudit(label=str(arguments.out), probes={probe.id: probe for probe in taxonomy.probes})
+    check_rules_before_run(baseline, thresholds, planned)
 
     def check(results: dict, predictions):
         candidate = audit_output_from_run(results, predictions, label=str(arguments.out))
@@ -195,13 +180,11 @@ def _report_comparison(comparison, out: Path) -> int:
 
     written = write_comparison(comparison, out)
     for line in comparison.violation_lines():
-        print(f"clipaudit: regression: {line}", file=sys.stderr)
+        say(f"clipaudit: regression: {line}")
     summary = comparison.summary()
     verdict = "passed" if comparison.passed else "FAILED"
-    print(f"compare {verdict}: {summary['failed']} violation(s), {summary['passed']} check(s) passed, "
-          f"{summary['skipped']} skipped; wrote:", file=sys.stderr)
-    for path in written:
-        print(f"  {path}", file=sys.stderr)
+    _say_paths(f"compare {verdict}: {summary['failed']} violation(s), {summary['passed']} check(s) passed, "
+               f"{summary['skipped']} skipped; wrote:", written)
     return EXIT_OK if comparison.passed else EXIT_REGRESSION
 
 
@@ -212,12 +195,23 @@ def _taxonomy(names: list[str]):
     return taxonomies[0] if len(taxonomies) == 1 else combine_taxonomies(taxonomies)
 
 
-def _say_written(written: list[Path], results: dict) -> None:
-    findings = results.get("findings", [])
-    significant = sum(1 for finding in findings if finding.get("significant"))
-    print(f"{significant} significant finding(s) after correction; wrote:", file=sys.stderr)
+def _write_results(results: dict, predictions, out: Path, *, comparison=None) -> None:
+    """An audit's (or stats') outputs, all or nothing; an earlier run's compare verdict in --out goes."""
+    from clipaudit.compare import OUTPUT_NAMES as COMPARE_OUTPUTS
+    from clipaudit.files import remove_stale_outputs
+    from clipaudit.pipeline.results import write_outputs
+
+    written = write_outputs(results, predictions, out, comparison=comparison.to_dict() if comparison else None)
+    if comparison is None:  # a reused --out must not keep an earlier run's verdict next to these results
+        remove_stale_outputs(out, COMPARE_OUTPUTS)
+    significant = sum(1 for finding in results.get("findings", []) if finding.get("significant"))
+    _say_paths(f"{significant} significant finding(s) after correction; wrote:", written)
+
+
+def _say_paths(headline: str, written: list[Path]) -> None:
+    say(headline)
     for path in written:
-        print(f"  {path}", file=sys.stderr)
+        say(f"  {path}")
 
 
 def quiet_libraries() -> None:

@@ -6,12 +6,40 @@ from pathlib import Path
 
 from clipaudit.cli import commands
 from clipaudit.errors import UsageError
+from clipaudit.pipeline.options import MAX_BATCH_SIZE, MAX_SEED
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse would print the whole usage and exit itself
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+
+def _integer_from(low: int, high: int | None, what: str):
+    """An argparse type: an integer in [low, high], refused in one line naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            raise argparse.ArgumentTypeError(f"expected {what}, got {shown!r}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+_seed = _integer_from(0, MAX_SEED, f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
+_batch_size = _integer_from(1, MAX_BATCH_SIZE, f"an integer from 1 to {MAX_BATCH_SIZE}")
+_positive = _integer_from(1, None, "a positive integer")
+_non_negative = _integer_from(0, None, "0 or a positive integer")
+
+
+def _folder(text: str) -> Path:
+    """A folder name (--out, --cache-dir): an empty one would mean the current folder without saying so."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty one (for the current folder, say '.')")
+    return Path(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--data", required=True, metavar="SPEC",
                        help="fairface:DIR, hf:NAME[:CONFIG]:SPLIT, utkface:DIR, csv:FILE or synthetic[:N]")
     audit.add_argument("--model", required=True, metavar="SPEC", help="transformers model id or folder, or 'demo'")
-    audit.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    audit.add_argument("--out", required=True, type=_folder, metavar="DIR", help="output folder")
     audit.add_argument("--baseline", type=Path, metavar="DIR",
                        help="an earlier audit's output folder: check this audit against it as `compare` does "
                             "(outputs also in --out; exit 1 on a regression)")
@@ -38,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(command=commands.cmd_audit)
 
     demo = subcommands.add_parser("demo", help="the whole audit on the embedded demo data and model, offline")
-    demo.add_argument("--out", type=Path, default=Path("clipaudit-demo"), metavar="DIR",
+    demo.add_argument("--out", type=_folder, default=Path("clipaudit-demo"), metavar="DIR",
                       help="output folder (default: ./clipaudit-demo)")
-    demo.add_argument("--images", type=int, default=None, metavar="N",
+    demo.add_argument("--images", type=_positive, default=None, metavar="N",
                       help="number of synthetic images (default: the demo's standard set)")
     demo.add_argument("--retrain", action="store_true",
                       help="train the demo model again into the cache (minutes on a CPU) and audit that copy "
@@ -53,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", metavar="FILE", help="taxonomy YAML file or shipped name")
     validate.add_argument("--data", metavar="SPEC", help="also check attributes and target values against a dataset")
     validate.add_argument("--model", metavar="SPEC", help="also check prompt lengths against a model's text context")
-    validate.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (default: ~/.cache/clipaudit)")
+    validate.add_argument("--cache-dir", type=_folder, metavar="DIR", help="cache folder (default: ~/.cache/clipaudit)")
     validate.set_defaults(command=commands.cmd_validate)
 
     sweep = subcommands.add_parser("sweep", help="taxonomy sensitivity study: every variant on the same images")
@@ -61,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="taxonomy whose base and variants are swept (repeat for several)")
     sweep.add_argument("--data", required=True, metavar="SPEC", help="dataset SPEC, as for audit")
     sweep.add_argument("--model", required=True, metavar="SPEC", help="model SPEC, as for audit")
-    sweep.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    sweep.add_argument("--out", required=True, type=_folder, metavar="DIR", help="output folder")
     sweep.add_argument("--spec", metavar="FILE",
                        help="sweep spec YAML (or shipped name, e.g. harm_wording) generating more variants: "
                             "template sets x class sets x synonyms")
@@ -73,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet")
     stats.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
                        help="the taxonomy the predictions were made with (repeat as for audit)")
-    stats.add_argument("--out", required=True, type=Path, metavar="DIR")
-    stats.add_argument("--seed", type=int, default=0, help="seed for permutation tests (default 0)")
+    stats.add_argument("--out", required=True, type=_folder, metavar="DIR")
+    stats.add_argument("--seed", type=_seed, default=0, help="seed for permutation tests (default 0)")
     _add_stats_options(stats)
     stats.set_defaults(command=commands.cmd_stats)
 
@@ -82,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(exit 1 when a group got worse beyond the thresholds)")
     compare.add_argument("baseline", type=Path, metavar="BASELINE_DIR", help="the baseline audit's output folder")
     compare.add_argument("candidate", type=Path, metavar="CANDIDATE_DIR", help="the candidate audit's output folder")
-    compare.add_argument("--out", required=True, type=Path, metavar="DIR",
+    compare.add_argument("--out", required=True, type=_folder, metavar="DIR",
                          help="folder for compare.json, compare.md, compare.html and junit.xml")
     compare.add_argument("--thresholds", type=Path, metavar="FILE",
                          help="rules (YAML, see the README's Regression checks; default: no significant worsening of any group)")
@@ -99,11 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N")
-    parser.add_argument("--num-workers", type=int, default=0, metavar="N",
-                        help="DataLoader workers decoding images (default 0: in the main process)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+    parser.add_argument("--batch-size", type=_batch_size, default=64, metavar="N",
+                        help=f"images per model call (default 64, at most {MAX_BATCH_SIZE})")
+    parser.add_argument("--num-workers", type=_non_negative, default=0, metavar="N",
+                        help="DataLoader workers decoding images (default 0: in the main process; "
+                             "more than the CPUs available are capped)")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="N", help=f"0 to {MAX_SEED} (default 0)")
+    parser.add_argument("--cache-dir", type=_folder, metavar="DIR",
                         help="embedding cache (default: $CLIPAUDIT_CACHE_DIR or ~/.cache/clipaudit)")
     parser.add_argument("--skip-bad-images", action="store_true",
                         help="skip missing or unreadable images (counted in the manifest) instead of stopping")

@@ -1,13 +1,14 @@
 """What is compared: one check per rule and slice, after checking that both audits can answer it."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clipaudit.compare.inputs import AuditOutput
 from clipaudit.compare.thresholds import Rule, Thresholds, default_rules, rule_location
 from clipaudit.errors import CompareError
 from clipaudit.stats import metric_names
+from clipaudit.taxonomy import Probe
 from clipaudit.vocabulary import HARM_RATE, category_of, slice_id
 
 
@@ -71,11 +72,15 @@ def check_metric(baseline: AuditOutput, candidate: AuditOutput, probe_id: str, m
 
 def check_slice(baseline: AuditOutput, candidate: AuditOutput, attributes: Sequence[str], where: str) -> None:
     for role, audit in (("baseline", baseline), ("candidate", candidate)):
-        for attribute in attributes:
-            if attribute not in audit.attributes:
-                raise CompareError(f"{where}: slice {slice_id(attributes)!r}: attribute {attribute!r} is "
-                                   f"not in the predictions of {_role_label(audit, role)} "
-                                   f"(its attributes: {', '.join(audit.attributes) or 'none'})")
+        _check_slice_in(audit, role, attributes, where)
+
+
+def _check_slice_in(audit: AuditOutput, role: str, attributes: Sequence[str], where: str) -> None:
+    for attribute in attributes:
+        if attribute not in audit.attributes:
+            raise CompareError(f"{where}: slice {slice_id(attributes)!r}: attribute {attribute!r} is "
+                               f"not in the predictions of {_role_label(audit, role)} "
+                               f"(its attributes: {', '.join(audit.attributes) or 'none'})")
 
 
 def plan_checks(baseline: AuditOutput, candidate: AuditOutput, thresholds: Thresholds | None) -> tuple[
@@ -83,33 +88,66 @@ def plan_checks(baseline: AuditOutput, candidate: AuditOutput, thresholds: Thres
     """The rules (defaults without a file), one check per rule and slice, and notes; raises on mismatch."""
     notes: list[str] = []
     if thresholds is None:
-        check_probes_match(baseline, candidate, list(dict.fromkeys([*baseline.probes, *candidate.probes])))
-        for probe_id in baseline.probes:
-            metrics = set(metric_names(baseline.probes[probe_id])) | set(metric_names(candidate.probes[probe_id]))
-            for metric in sorted(metrics):
-                check_metric(baseline, candidate, probe_id, metric, "default rules (no significant worsening)")
-        thresholds = default_rules({probe_id: metric_names(probe) for probe_id, probe in baseline.probes.items()})
+        thresholds = _default_thresholds(baseline, candidate)
     else:
         unruled = sorted((set(baseline.probes) ^ set(candidate.probes)) - {rule.probe for rule in thresholds.rules})
         if unruled:
             notes.append(f"not compared (no rule names them, and only one audit has them): {', '.join(unruled)}")
     checks: list[Check] = []
     for rule in thresholds.rules:
-        if rule.probe not in baseline.probes and rule.probe not in candidate.probes:
-            known = sorted(set(baseline.probes) | set(candidate.probes))
-            raise CompareError(f"{rule_location(rule, 'probe')}: probe {rule.probe!r} is in neither audit "
-                               f"(probes: {', '.join(known)})")
-        try:
-            check_probes_match(baseline, candidate, [rule.probe])
-        except CompareError as error:
-            raise CompareError(f"{rule_location(rule, 'probe')}: {error}") from None
-        check_metric(baseline, candidate, rule.probe, rule.metric, rule_location(rule, "metric"))
-        slices = [rule.slice] if rule.slice is not None else _probe_slices(baseline, candidate, rule.probe)
-        for attributes in slices:
-            check_slice(baseline, candidate, attributes, rule_location(rule, "slice" if rule.slice else "probe"))
+        for attributes in _rule_slices(baseline, candidate, rule):
+            check_slice(baseline, candidate, attributes, _slice_location(rule))
             checks.append(Check(rule=rule, attributes=tuple(attributes)))
     return thresholds, checks, notes
 
 
-def _probe_slices(baseline: AuditOutput, candidate: AuditOutput, probe_id: str) -> list[tuple[str, ...]]:
-    return list(dict.fromkeys([*baseline.probes[probe_id].slices, *candidate.probes[probe_id].slices]))
+@dataclass(frozen=True)
+class PlannedAudit:
+    """The candidate of `audit --baseline` before it runs: its label and its taxonomy's probes (no predictions yet)."""
+
+    label: str
+    probes: Mapping[str, Probe]
+
+
+def check_rules_before_run(baseline: AuditOutput, thresholds: Thresholds | None, candidate: PlannedAudit) -> None:
+    """What :func:`plan_checks` will check that the baseline and the candidate's taxonomy already answer.
+
+    `audit --baseline` calls this before it loads data or a model, so that a rule naming a probe,
+    metric or slice attribute that cannot be compared stops the audit at once rather than after
+    encoding. The candidate's attributes are known only once its dataset loads; slices are checked
+    against the baseline here and against both sides by :func:`plan_checks` afterwards.
+    """
+    rules = (thresholds or _default_thresholds(baseline, candidate)).rules
+    for rule in rules:
+        for attributes in _rule_slices(baseline, candidate, rule):
+            _check_slice_in(baseline, "baseline", attributes, _slice_location(rule))
+
+
+def _default_thresholds(baseline: AuditOutput, candidate: AuditOutput | PlannedAudit) -> Thresholds:
+    """No significant worsening of any metric of any probe, once both audits are seen to have the same ones."""
+    check_probes_match(baseline, candidate, list(dict.fromkeys([*baseline.probes, *candidate.probes])))
+    for probe_id in baseline.probes:
+        metrics = set(metric_names(baseline.probes[probe_id])) | set(metric_names(candidate.probes[probe_id]))
+        for metric in sorted(metrics):
+            check_metric(baseline, candidate, probe_id, metric, "default rules (no significant worsening)")
+    return default_rules({probe_id: metric_names(probe) for probe_id, probe in baseline.probes.items()})
+
+
+def _rule_slices(baseline: AuditOutput, candidate: AuditOutput | PlannedAudit, rule: Rule) -> list[tuple[str, ...]]:
+    """The slices a rule checks, once its probe and metric are seen to exist on both sides."""
+    if rule.probe not in baseline.probes and rule.probe not in candidate.probes:
+        known = sorted(set(baseline.probes) | set(candidate.probes))
+        raise CompareError(f"{rule_location(rule, 'probe')}: probe {rule.probe!r} is in neither audit "
+                           f"(probes: {', '.join(known)})")
+    try:
+        check_probes_match(baseline, candidate, [rule.probe])
+    except CompareError as error:
+        raise CompareError(f"{rule_location(rule, 'probe')}: {error}") from None
+    check_metric(baseline, candidate, rule.probe, rule.metric, rule_location(rule, "metric"))
+    if rule.slice is not None:
+        return [tuple(rule.slice)]
+    return list(dict.fromkeys([*baseline.probes[rule.probe].slices, *candidate.probes[rule.probe].slices]))
+
+
+def _slice_location(rule: Rule) -> str:
+    return rule_location(rule, "slice" if rule.slice else "probe")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -90,31 +92,145 @@ def load_hf_model(
     revision: str | None = None,
     trust_remote_code: bool = False,
 ) -> HFZeroShotModel:
-    """Load a checkpoint by hub id or local folder; raise ModelError with one line if it can't be used."""
-    from transformers import AutoModel, AutoProcessor
-    from transformers.utils import logging as hf_logging
+    """Load a checkpoint by hub id or local folder; raise ModelError with one line if it can't be used.
 
+    A checkpoint must be complete (config, weights, image processor and tokenizer) and its weights
+    are read only as safetensors or through torch's weights-only loading, never as a pickle that
+    could run code.
+    """
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    if _looks_like_path(spec) and not Path(spec).is_dir():
-        raise ModelError(f"model folder {spec!r} does not exist")
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # load reports go to the manifest, not the terminal
-    try:
-        model = AutoModel.from_pretrained(spec, revision=revision, trust_remote_code=trust_remote_code)
-        processor = AutoProcessor.from_pretrained(spec, revision=revision, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelError(f"cannot load model {spec!r}: {_first_line(error)}") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    if _looks_like_path(spec):
+        check_checkpoint_folder(Path(spec), spec)
+    model, processor = _load_model_and_processor(spec, revision=revision, trust_remote_code=trust_remote_code)
     for method in ("get_image_features", "get_text_features"):
         if not hasattr(model, method):
             raise ModelError(
                 f"model {spec!r} ({type(model).__name__}) has no {method}: "
                 "clipaudit needs a dual encoder with image and text towers (CLIP, SigLIP, ...)"
             )
+    _check_processor(processor, model, spec)
     return wrap_hf_model(model, processor, spec=spec, name=getattr(model.config, "_name_or_path", spec) or spec,
                          revision=getattr(model.config, "_commit_hash", None), device=device, dtype=dtype)
+
+
+def check_checkpoint_folder(folder: Path, spec: str) -> None:
+    """A local checkpoint folder has a config, weights and an image processor config; else name what is missing."""
+    if not folder.is_dir():
+        state = "is a file, not a checkpoint folder" if folder.exists() else "does not exist"
+        raise ModelError(f"model folder {spec!r} {state}")
+    if not (folder / "config.json").is_file():
+        raise _refused(spec, "the folder has no config.json (not a transformers checkpoint)")
+    if _weights_file(folder) is None:
+        raise _refused(spec, f"the folder has no weights (expected one of {', '.join(WEIGHTS_FILES)})")
+    if not _has_image_processor_config(folder):
+        raise _refused(spec, f"the folder has no image processor config ({IMAGE_PROCESSOR_FILES})")
+
+
+WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")  # transformers' order of preference
+IMAGE_PROCESSOR_FILES = "preprocessor_config.json, or processor_config.json with an image_processor entry"
+TOKENIZER_FILES = "tokenizer.json, or vocab.json and merges.txt, or a sentencepiece model"
+
+
+def _refused(spec: str, why: str) -> ModelError:
+    return ModelError(f"cannot load model {spec!r}: {why}")
+
+
+def _weights_file(folder: Path) -> str | None:
+    return next((name for name in WEIGHTS_FILES if (folder / name).is_file()), None)
+
+
+def _has_image_processor_config(folder: Path) -> bool:
+    if (folder / "preprocessor_config.json").is_file():
+        return True
+    try:
+        processor_config = json.loads((folder / "processor_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(processor_config, dict) and isinstance(processor_config.get("image_processor"), dict)
+
+
+def _load_model_and_processor(spec: str, *, revision: str | None, trust_remote_code: bool):
+    """transformers' loaders, weights-only, quiet; every way a checkpoint can be refused is one ModelError."""
+    import warnings
+
+    from safetensors import SafetensorError
+    from transformers import AutoModel, AutoProcessor
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # load reports go to the manifest, not the terminal
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols, transformers' on backends
+            model, loading_info = AutoModel.from_pretrained(
+                spec, revision=revision, trust_remote_code=trust_remote_code, weights_only=True,
+                ignore_mismatched_sizes=True, output_loading_info=True)  # mismatches are refused below, by name
+            processor = AutoProcessor.from_pretrained(spec, revision=revision, trust_remote_code=trust_remote_code)
+    except (pickle.UnpicklingError, SafetensorError, EOFError) as error:
+        raise _refused(spec, _unsafe_or_damaged(spec, error)) from None
+    except RuntimeError as error:
+        if "PytorchStreamReader" not in str(error):  # torch's reader of a damaged zip checkpoint; others are bugs
+            raise
+        raise _refused(spec, _unsafe_or_damaged(spec, error)) from None
+    except (OSError, ValueError, KeyError) as error:
+        raise _refused(spec, _first_line(error)) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    _check_loading_info(loading_info, spec)
+    return model, processor
+
+
+def _unsafe_or_damaged(spec: str, error: Exception) -> str:
+    """Why weights cannot be read safely: a pickle payload, or a damaged or truncated file."""
+    folder = Path(spec)
+    name = (_weights_file(folder) if folder.is_dir() else None) or "its weights file"
+    text = str(error)
+    if text.startswith("Weights only load failed"):
+        return (f"refused {name}: it holds more than tensors ({_unpickler_detail(text)}), and clipaudit loads "
+                "weights only as safetensors or with torch's weights-only loading; convert it to model.safetensors "
+                "if you trust its source")
+    detail = _first_line(error) if text.strip() else "the file ends early"
+    return f"{name} is damaged or truncated ({detail[:200]})"
+
+
+def _unpickler_detail(text: str) -> str:
+    """What torch's weights-only unpickler refused, from its long message (its wording varies by version)."""
+    match = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    if match:
+        detail = match.group(1).split(". ")[0]
+    else:
+        paragraphs = [part for part in text.split("\n\n") if part.strip()]
+        detail = paragraphs[1] if len(paragraphs) > 2 else "not a plain tensor file"
+    return " ".join(detail.split()).rstrip(".")[:200]
+
+
+def _check_loading_info(loading_info: dict, spec: str) -> None:
+    """Weights the checkpoint lacks, or has in another shape, would be random numbers: refuse them by name."""
+    for key, what in (("missing_keys", "lacks"), ("mismatched_keys", "has in another shape")):
+        names = sorted(str(item[0] if isinstance(item, tuple) else item) for item in loading_info.get(key) or ())
+        if names:
+            raise _refused(spec, f"its weights file {what} {len(names)} of the model's tensors (first: {names[0]}); "
+                                 "the checkpoint is incomplete or for another architecture")
+
+
+def _check_processor(processor, model, spec: str) -> None:
+    """An image processor and a tokenizer with a vocabulary the model's text tower can embed."""
+    tokenizer = getattr(processor, "tokenizer", None)
+    if getattr(processor, "image_processor", None) is None:
+        raise _refused(spec, f"no image processor ({IMAGE_PROCESSOR_FILES})")
+    if tokenizer is None:
+        raise _refused(spec, f"no tokenizer ({TOKENIZER_FILES})")
+    special = set(getattr(tokenizer, "all_special_tokens", ()))
+    if not set(tokenizer.get_vocab()) - special:
+        raise _refused(spec, f"its tokenizer has no vocabulary beyond special tokens: tokenizer files are missing "
+                             f"({TOKENIZER_FILES})")
+    text_config = getattr(model.config, "text_config", model.config)
+    vocab_size = getattr(text_config, "vocab_size", None)
+    if isinstance(vocab_size, int) and len(tokenizer) > vocab_size:
+        raise _refused(spec, f"its tokenizer has {len(tokenizer)} tokens but the text tower embeds only "
+                             f"{vocab_size}; the tokenizer belongs to another model")
 
 
 def wrap_hf_model(model, processor, *, spec: str, name: str, revision: str | None, device: str, dtype: str,

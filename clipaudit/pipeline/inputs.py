@@ -31,12 +31,13 @@ class AuditInputs:
 
 def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: AuditOptions) -> AuditInputs:
     """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
-    from clipaudit.files import default_cache_dir
+    from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
     from clipaudit.models import load_model
 
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+    check_cache_dir(cache_dir, option="--cache-dir" if options.cache_dir else "cache folder")
     dataset = load_dataset(data, cache_dir=cache_dir)
     values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
     warnings = list(dict.fromkeys(

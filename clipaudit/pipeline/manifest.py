@@ -28,6 +28,8 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "dtype": inputs.model.info.dtype,
         "seed": options.seed,
         "batch_size": options.batch_size,
+        "num_workers": options.num_workers,
+        "notes": list(options.notes),
         "image_embeddings_from_cache": images.from_cache,
         "images_encoded": 0 if images.from_cache else int(len(images.rows) + len(images.bad_images)),
         "cache_dir": str(inputs.cache_dir),

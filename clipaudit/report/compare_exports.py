@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -84,34 +85,54 @@ def _table_row(cells: Sequence[str]) -> str:
 
 
 def render_junit(document: Mapping[str, Any]) -> str:
-    """junit.xml: one test case per rule x group (and per gap bound), ``<failure>`` for violations."""
+    """junit.xml: one test case per rule x group (and per gap bound), ``<failure>`` for violations.
+
+    Names come from datasets and thresholds files; characters XML 1.0 cannot hold (ESC and other
+    control characters) are written as visible escapes so the file stays well-formed.
+    """
     cases: list[ElementTree.Element] = []
     texts = {(violation["rule"], violation["probe"], violation["metric"], violation["slice"], violation["group"]):
              violation["text"]
              for violation in document["violations"]}
     for check in document["checks"]:
-        classname = f"{check['probe']}.{check['metric']}.{check['slice']}"
+        classname = xml_safe(f"{check['probe']}.{check['metric']}.{check['slice']}")
         entries = [(group["group"], group["status"], group["reasons"], group["notes"]) for group in check["groups"]]
         if check["gap"] is not None:
             entries.append((GAP_GROUP, check["gap"]["status"], check["gap"]["reasons"], []))
         for group_name, status, reasons, notes in entries:
-            case = ElementTree.Element("testcase", classname=classname, name=f"{check['rule']} {group_name}", time="0")
+            case = ElementTree.Element("testcase", classname=classname, name=xml_safe(f"{check['rule']} {group_name}"),
+                                       time="0")
             if status == "fail":
-                failure = ElementTree.SubElement(case, "failure", message="; ".join(reasons), type="regression")
+                failure = ElementTree.SubElement(case, "failure", message=xml_safe("; ".join(reasons)),
+                                                 type="regression")
                 key = (check["rule"], check["probe"], check["metric"], check["slice"], group_name)
-                failure.text = texts.get(key, "; ".join(reasons))
+                failure.text = xml_safe(texts.get(key, "; ".join(reasons)))
             elif status == "skipped":
-                ElementTree.SubElement(case, "skipped", message="; ".join(notes))
+                ElementTree.SubElement(case, "skipped", message=xml_safe("; ".join(notes)))
             cases.append(case)
     failures = sum(1 for case in cases if case.find("failure") is not None)
     skipped = sum(1 for case in cases if case.find("skipped") is not None)
     counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0", "skipped": str(skipped)}
     root = ElementTree.Element("testsuites", name="clipaudit", **counts)
-    suite = ElementTree.SubElement(root, "testsuite", name="clipaudit compare", timestamp=document["created_at"],
-                                   **counts)
+    suite = ElementTree.SubElement(root, "testsuite", name="clipaudit compare",
+                                   timestamp=xml_safe(document["created_at"]), **counts)
     suite.extend(cases)
     ElementTree.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
+
+
+# Everything outside XML 1.0's Char production: C0 controls but tab, newline and return; surrogates; U+FFFE/F.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: object) -> str:
+    """``text`` with each character XML cannot hold written as a visible escape (ESC -> ``\\x1b``)."""
+    return _XML_INVALID.sub(_escape, str(text))
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 __all__ = ["render_compare_markdown", "render_junit"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from clipaudit.format import inert
+
 # Markdown characters that change a table cell's structure or formatting; '\' first.
 _MARKDOWN_SPECIAL = re.compile(r"([\\|`*\[\]])")
 # '_' emphasises only where a letter or digit is not on both sides ('harm_rate' stays as it is).
@@ -19,7 +21,7 @@ def escape_markdown_cell(text: object) -> str:
     '<' and '>' become entities so that raw HTML in a class or group name is shown, not
     interpreted, by renderers that allow HTML (GitHub, GitLab). None is an empty cell.
     """
-    flat = "" if text is None else " ".join(str(text).split())
+    flat = "" if text is None else inert(" ".join(str(text).split()))
     flat = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
     flat = _EMPHASIS_UNDERSCORE.sub(r"\\_", flat)
     return flat.replace("<", "&lt;").replace(">", "&gt;")
@@ -28,4 +30,4 @@ def escape_markdown_cell(text: object) -> str:
 def code_span(text: object) -> str:
     """Text inside a Markdown code span: nothing can be escaped there, so backticks are replaced
     and line breaks folded (the caller writes the surrounding backticks)."""
-    return " ".join(str(text).split()).replace("`", "\u02cb")
+    return inert(" ".join(str(text).split())).replace("`", "\u02cb")
