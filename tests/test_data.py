@@ -484,3 +484,32 @@ def test_csv_paths_outside_the_csv_folder_are_refused(tmp_path, outside):
     (tmp_path / "labels.csv").write_text(f"file,race\nimg/a.jpg,Black\n{outside},White\n")
     with pytest.raises(DataError, match=r"line 3: file .* is outside the CSV's folder"):
         load_dataset(f"csv:{tmp_path / 'labels.csv'}")
+
+
+# -- safe reading -------------------------------------------------------------------------
+
+
+def test_read_regular_file_names_size_and_limit(tmp_path: Path) -> None:
+    from clipaudit.data.safe_files import FileTooLarge, read_regular_file
+
+    (tmp_path / "eleven").write_bytes(b"x" * 11)
+    assert read_regular_file(tmp_path / "eleven", limit=11) == b"x" * 11
+    with pytest.raises(FileTooLarge, match=r"11 bytes, over the 10 bytes limit"):
+        read_regular_file(tmp_path / "eleven", limit=10)
+
+
+def test_a_folder_listed_as_an_image_is_not_a_regular_file(csv_dir: Path) -> None:
+    (csv_dir / "labels.csv").write_text("file,race\nimgs/a.jpg,Black\nimgs/sub,White\n")
+    dataset = load_dataset(f"csv:{csv_dir / 'labels.csv'}")
+    assert dataset.find_bad_images() == ["imgs/sub (not a regular file)"]
+    with pytest.raises(DataError, match=r"imgs/sub: not a regular file \(a folder\)"):
+        dataset.open_image(1)
+
+
+def test_same_file_under_two_spellings_names_both_lines(csv_dir: Path) -> None:
+    (csv_dir / "labels.csv").write_text("file,race\nimgs/a.jpg,Black\nimgs/sub/../a.jpg,White\n")
+    with pytest.raises(DataError, match=r"outside the CSV's folder"):  # '..' stays refused as it was
+        load_dataset(f"csv:{csv_dir / 'labels.csv'}")
+    (csv_dir / "labels.csv").write_text("file,race\nimgs/a.jpg,Black\nimgs/sub/b.jpg,White\n./imgs//a.jpg,White\n")
+    with pytest.raises(DataError, match=r"line 2 \('imgs/a.jpg'\) and line 4 \('./imgs//a.jpg'\) are the same file"):
+        load_dataset(f"csv:{csv_dir / 'labels.csv'}")

@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from clipaudit.data.pixels import as_upright_rgb
+from clipaudit.data.safe_files import MAX_IMAGE_BYTES, FileRefused, first_shared_file, read_file_inside, real_folder
 from clipaudit.errors import DataError, UnreadableImage
 
 # Bump when the bytes fed to the fingerprint hash change meaning, so caches never match
@@ -34,8 +37,12 @@ T = TypeVar("T")
 MISSING = "missing"
 NOT_AN_IMAGE = "not an image"
 
-# Decoding errors PIL raises for files that are not (complete, supported) images.
-_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+# Decoding errors PIL raises for files that are not (complete, supported) images; hostile
+# files reach the less usual ones (struct.error, EOFError, IndexError, ...) too.
+_DECODE_ERRORS = (
+    UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+    struct.error, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
+)
 
 
 class ImageDataset:
@@ -82,12 +89,16 @@ class ImageDataset:
         return f"{self.spec}: image {self.image_id(index)}"
 
     def open_image(self, index: int) -> Image.Image:
-        """Decode row ``index``'s image as RGB, upright as EXIF says it was taken."""
+        """Decode row ``index``'s image (its first frame) as 8-bit RGB, upright as EXIF says.
+
+        The conversion rules for deep, float, CMYK and transparent images are in
+        :mod:`clipaudit.data.pixels`.
+        """
         encoded = self._read_image_bytes(index)
         try:
             with Image.open(io.BytesIO(encoded)) as image:
                 image.load()
-                return _as_upright_rgb(image)
+                return as_upright_rgb(image)
         except _DECODE_ERRORS as error:
             raise UnreadableImage(
                 self.image_id(index), self._image_location(index), NOT_AN_IMAGE, _one_line(error)
@@ -185,11 +196,14 @@ class ImageDataset:
 
     def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256(f"clipaudit-images-v{FINGERPRINT_FORMAT}\n".encode())
-        image_digests = self._map_rows(self._image_digest, description="fingerprinting images")
-        for index, image_digest in enumerate(image_digests):
+        for index, image_digest in enumerate(self._image_digests()):
             digest.update(self.image_id(index).encode("utf-8") + b"\0")
             digest.update(image_digest)
         return digest.hexdigest()
+
+    def _image_digests(self) -> Iterator[bytes]:
+        """sha256 of every image's bytes, in row order (subclasses may read in batches)."""
+        return self._map_rows(self._image_digest, description="fingerprinting images")
 
     def _image_digest(self, index: int) -> bytes:
         # A missing file is part of what the dataset is: it gets a digest of its own, so that
@@ -197,16 +211,21 @@ class ImageDataset:
         try:
             return hashlib.sha256(self._read_image_bytes(index)).digest()
         except UnreadableImage as error:
-            return hashlib.sha256(f"unreadable: {error.reason}".encode()).digest()
+            return unreadable_digest(error)
 
 
 class FolderImageDataset(ImageDataset):
-    """Images stored as files; ``image_id`` is each file's path relative to ``root``."""
+    """Images stored as files; ``image_id`` is each file's path relative to ``root``.
+
+    Only regular files that resolve (symlinks too) inside ``root`` and are at most
+    MAX_IMAGE_BYTES are read; anything else is an unreadable image, with its reason.
+    """
 
     root: Path
 
     def __init__(self, frame: pd.DataFrame, *, spec: str, root: Path, **kwargs) -> None:
         super().__init__(frame, spec=spec, root=root, **kwargs)
+        self._real_root = real_folder(root)
 
     def image_path(self, index: int) -> Path:
         return self.root / self.image_id(index)
@@ -217,13 +236,18 @@ class FolderImageDataset(ImageDataset):
     def _read_image_bytes(self, index: int) -> bytes:
         path = self.image_path(index)
         try:
-            return path.read_bytes()
+            return read_file_inside(path, self._real_root, limit=MAX_IMAGE_BYTES)
         except FileNotFoundError:
             raise UnreadableImage(self.image_id(index), str(path), MISSING) from None
-        except IsADirectoryError:
-            raise UnreadableImage(self.image_id(index), str(path), NOT_AN_IMAGE, "a folder") from None
+        except FileRefused as refused:
+            raise UnreadableImage(self.image_id(index), str(path), refused.reason, refused.detail) from None
         except OSError as error:
             raise UnreadableImage(self.image_id(index), str(path), "unreadable", _one_line(error)) from None
+
+
+def unreadable_digest(error: UnreadableImage) -> bytes:
+    """What an unreadable image contributes to the fingerprint: its reason, not its bytes."""
+    return hashlib.sha256(f"unreadable: {error.reason}".encode()).digest()
 
 
 def describe_bad_images(bad: list[str], *, shown: int = 3) -> str:
@@ -259,15 +283,23 @@ def require_unique_ids(frame: pd.DataFrame, *, source: str, row_label: str = "ro
         raise DataError(f"{source}: image {image_id!r} appears more than once ({row_label}s {', '.join(rows)})")
 
 
-def _as_upright_rgb(image: Image.Image) -> Image.Image:
-    upright = ImageOps.exif_transpose(image) or image
-    if upright.mode in ("RGBA", "LA") or (upright.mode == "P" and "transparency" in upright.info):
-        # Transparent pixels have arbitrary colour underneath; white is what viewers show.
-        rgba = upright.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return upright.convert("RGB")
+def require_distinct_files(
+    frame: pd.DataFrame, root: Path, *, source: str, row_label: str | None = None, first_row: int = 0
+) -> None:
+    """Raise DataError when two rows name one file ('x.jpg' and './x.jpg', or through a symlink).
+
+    Such a table counts one image twice in every statistic; paths are compared resolved.
+    Rows are named by ``row_label`` and number when given (CSV lines), else by image id only.
+    """
+    image_ids = frame["image_id"].astype(str).tolist()
+    shared = first_shared_file([root / image_id for image_id in image_ids])
+    if shared is None:
+        return
+    first, second, resolved = shared
+    named = [repr(image_ids[position]) for position in (first, second)]
+    if row_label is not None:
+        named = [f"{row_label} {position + first_row} ({name})" for position, name in zip((first, second), named)]
+    raise DataError(f"{source}: {named[0]} and {named[1]} are the same file, {resolved}; list each image once")
 
 
 def _one_line(error: BaseException) -> str:

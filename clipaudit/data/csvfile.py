@@ -7,11 +7,13 @@ be moved or copied as one folder.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from clipaudit.data.base import FolderImageDataset, require_complete, require_unique_ids
+from clipaudit.data.base import FolderImageDataset, require_complete, require_distinct_files, require_unique_ids
+from clipaudit.data.safe_files import MAX_TABLE_BYTES, FileRefused, FileTooLarge, read_regular_file
 from clipaudit.errors import DataError
 
 FILE_COLUMN = "file"
@@ -22,7 +24,9 @@ FIRST_DATA_LINE = 2
 def load_csv_dataset(csv_path: Path, *, spec: str) -> FolderImageDataset:
     """Load ``csv:FILE``: image ids are the ``file`` values, with forward slashes."""
     frame = read_label_table(csv_path)
-    return FolderImageDataset(frame, spec=spec, root=csv_path.absolute().parent)
+    root = csv_path.absolute().parent
+    require_distinct_files(frame, root, source=str(csv_path), row_label="line", first_row=FIRST_DATA_LINE)
+    return FolderImageDataset(frame, spec=spec, root=root)
 
 
 def read_label_table(
@@ -70,12 +74,29 @@ def _require_inside_folder(image_ids: pd.Series, csv_path: Path) -> None:
 
 def _read_csv_as_text(csv_path: Path) -> pd.DataFrame:
     """Every cell as text, empty cells as '' (so 'NA' stays a label, not a missing value)."""
-    if not csv_path.is_file():
-        raise DataError(f"{csv_path}: CSV file not found")
+    text = _read_table_bytes(csv_path)
     try:
         return pd.read_csv(
-            csv_path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+            io.BytesIO(text), dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DataError(f"{csv_path}: not a readable CSV ({first_line})") from None
+
+
+def _read_table_bytes(csv_path: Path) -> bytes:
+    """The CSV's bytes: a regular file of at most MAX_TABLE_BYTES (never a pipe or a device)."""
+    try:
+        return read_regular_file(csv_path, limit=MAX_TABLE_BYTES)
+    except FileNotFoundError:
+        raise DataError(f"{csv_path}: CSV file not found") from None
+    except FileRefused as refused:
+        raise DataError(f"{csv_path}: {_table_refusal(refused)}") from None
+    except OSError as error:
+        raise DataError(f"{csv_path}: cannot read the CSV ({error.strerror or type(error).__name__})") from None
+
+
+def _table_refusal(refused: FileRefused) -> str:
+    if isinstance(refused, FileTooLarge):
+        return f"CSV too large for a label table ({refused.detail}); a label table has one short row per image"
+    return f"not a regular file ({refused.detail}); a label table must be a CSV file"

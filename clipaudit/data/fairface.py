@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipaudit.data.base import FolderImageDataset
+from clipaudit.data.base import FolderImageDataset, require_distinct_files
 from clipaudit.data.csvfile import FIRST_DATA_LINE, read_label_table
 from clipaudit.data.vocab import to_fairface_value
 from clipaudit.vocabulary import FAIRFACE_VOCABULARY
@@ -46,6 +46,7 @@ def load_fairface_dataset(folder: Path, split: str, *, spec: str) -> FolderImage
     frame = frame[["image_id", *ATTRIBUTES]]
     _check_vocabulary(frame, label_path)
     root = _image_root(folder.absolute(), frame["image_id"].iloc[0])
+    require_distinct_files(frame, root, source=str(label_path), row_label="line", first_row=FIRST_DATA_LINE)
     return FolderImageDataset(frame, spec=spec, root=root)
 
 

@@ -7,18 +7,37 @@ binned into FairFace's bins. Columns called race, gender or age are respelled in
 FairFace's vocabulary when every value has a known spelling ('Latino Hispanic' ->
 'Latino_Hispanic'). Image ids are row indices as strings.
 
+Images are the bytes stored in each cell. A cell that holds only a path (older
+``save_to_disk`` folders, files the library downloaded or extracted) is read like a folder
+dataset's file: relative to the saved folder and only inside it; for Hub datasets, only
+inside the ``datasets`` and Hub caches. The fingerprint hashes every image's bytes, as for
+file datasets.
+
 Remote code is never run: ``trust_remote_code`` is not passed, so script-based
 datasets fail with the library's own message instead of executing.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clipaudit.data.base import FINGERPRINT_FORMAT, MISSING, ImageDataset, require_complete
+from clipaudit.data.base import MISSING, ImageDataset, require_complete, unreadable_digest
+from clipaudit.data.safe_files import (
+    MAX_IMAGE_BYTES,
+    MAX_TABLE_BYTES,
+    FileRefused,
+    FileTooLarge,
+    first_shared_file,
+    first_unsafe_entry,
+    read_file_inside,
+    real_folder,
+)
 from clipaudit.data.vocab import age_bin, fairface_mapping
 from clipaudit.vocabulary import FAIRFACE_VOCABULARY
 from clipaudit.errors import DataError, UnreadableImage
@@ -29,6 +48,7 @@ if TYPE_CHECKING:  # importing datasets costs about a second; only hf: specs pay
 # Columns that are bookkeeping in known releases, not demographic attributes.
 _NOT_ATTRIBUTES: frozenset[str] = frozenset({"service_test"})
 _STRING_DTYPES: frozenset[str] = frozenset({"string", "large_string"})
+_DIGEST_BATCH_ROWS = 512
 
 
 def parse_hub_target(target: str, *, spec: str) -> tuple[str, str | None, str | None]:
@@ -50,15 +70,25 @@ def load_hub_dataset(target: str, *, spec: str) -> HubImageDataset:
     name, config, split = parse_hub_target(target, spec=spec)
     if not name:
         raise DataError(f"{spec}: no dataset name; expected hf:NAME:SPLIT or hf:NAME:CONFIG:SPLIT")
-    dataset = _open_dataset(name, config, split, spec=spec)
-    return HubImageDataset(dataset, spec=spec, config=config, split=split)
+    dataset, path_roots = _open_dataset(name, config, split, spec=spec)
+    return HubImageDataset(dataset, spec=spec, config=config, split=split, path_roots=path_roots)
 
 
 class HubImageDataset(ImageDataset):
-    """Rows of a ``datasets.Dataset``; images read from its first Image column."""
+    """Rows of a ``datasets.Dataset``; images read from its first Image column.
+
+    Cells that hold a path instead of bytes must resolve inside one of ``path_roots``;
+    a relative path is relative to the first.
+    """
 
     def __init__(
-        self, dataset: datasets.Dataset, *, spec: str, config: str | None, split: str | None
+        self,
+        dataset: datasets.Dataset,
+        *,
+        spec: str,
+        config: str | None,
+        split: str | None,
+        path_roots: tuple[Path, ...],
     ) -> None:
         image_column = _image_column(dataset, spec=spec)
         frame = _label_frame(dataset, image_column, spec=spec)
@@ -66,32 +96,50 @@ class HubImageDataset(ImageDataset):
         self.config = config
         self.split = split
         self.image_column = image_column
-        self._source_fingerprint: str = dataset._fingerprint
         self._images = _undecoded_images(dataset, image_column)
+        self._path_roots = tuple(real_folder(root) for root in path_roots)
+        _require_distinct_paths(self._images, image_column, self._path_roots[0], spec=spec)
 
     def _image_location(self, index: int) -> str:
         return f"{self.spec}: row {index}"
 
     def _read_image_bytes(self, index: int) -> bytes:
-        cell = self._images[index][self.image_column]
-        encoded = _bytes_of(cell)
+        return self._cell_bytes(index, self._images[index][self.image_column])
+
+    def _image_digests(self) -> Iterator[bytes]:
+        # Reading rows in batches is ~50x faster than one by one through the thread pool.
+        index = 0
+        for batch in self._images.iter(batch_size=_DIGEST_BATCH_ROWS):
+            for cell in batch[self.image_column]:
+                try:
+                    yield hashlib.sha256(self._cell_bytes(index, cell)).digest()
+                except UnreadableImage as error:
+                    yield unreadable_digest(error)
+                index += 1
+
+    def _cell_bytes(self, index: int, cell: Any) -> bytes:
+        try:
+            encoded = _bytes_of(cell, self._path_roots)
+        except FileNotFoundError:
+            encoded = None
+        except FileRefused as refused:
+            raise UnreadableImage(self.image_id(index), self._image_location(index), refused.reason, refused.detail) from None
+        except OSError as error:
+            raise UnreadableImage(self.image_id(index), self._image_location(index), "unreadable", _first_line(error)) from None
         if encoded is None:
             raise UnreadableImage(self.image_id(index), self._image_location(index), MISSING)
         return encoded
 
-    def _compute_fingerprint(self) -> str:
-        # Hashing every image of an 87k-row Hub split would cost minutes; the library's own
-        # fingerprint already identifies the prepared data, and split/config pick the rows.
-        identity = f"clipaudit-hub-v{FINGERPRINT_FORMAT}|{self._source_fingerprint}|{self.config}|{self.split}"
-        return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
-
-def _open_dataset(name: str, config: str | None, split: str | None, *, spec: str) -> datasets.Dataset:
+def _open_dataset(
+    name: str, config: str | None, split: str | None, *, spec: str
+) -> tuple[datasets.Dataset, tuple[Path, ...]]:
+    """The dataset, and the folders its image paths (if any) must stay in."""
     import datasets
 
     folder = Path(name).expanduser()
     if folder.is_dir():
-        return _open_saved(folder, config, split, spec=spec)
+        return _open_saved(folder, config, split, spec=spec), (folder,)
     if split is None:
         raise DataError(f"{spec}: no split; expected hf:{name}:SPLIT (e.g. hf:{name}:train)")
     try:
@@ -100,7 +148,10 @@ def _open_dataset(name: str, config: str | None, split: str | None, *, spec: str
         raise DataError(f"{spec}: cannot load dataset {name!r}: {_first_line(error)}") from None
     if not isinstance(loaded, datasets.Dataset):
         raise DataError(f"{spec}: {name!r} did not load as one table (streaming datasets are not supported)")
-    return loaded
+    # Files the library downloaded (Hub cache) or extracted from archives (datasets cache).
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return loaded, (Path(datasets.config.HF_DATASETS_CACHE), Path(HF_HUB_CACHE))
 
 
 def _open_saved(folder: Path, config: str | None, split: str | None, *, spec: str) -> datasets.Dataset:
@@ -108,6 +159,7 @@ def _open_saved(folder: Path, config: str | None, split: str | None, *, spec: st
 
     if config is not None:
         raise DataError(f"{spec}: a dataset saved to disk has no configs; use hf:{folder}:SPLIT")
+    _require_plain_saved_folder(folder, spec=spec)
     try:
         loaded = datasets.load_from_disk(str(folder))
     except Exception as error:  # not a save_to_disk folder, or a damaged one
@@ -121,6 +173,20 @@ def _open_saved(folder: Path, config: str | None, split: str | None, *, spec: st
     if split is not None and recorded_split is not None and split != recorded_split:
         raise DataError(f"{spec}: {folder} holds split {recorded_split!r}, not {split!r}")
     return loaded
+
+
+def _require_plain_saved_folder(folder: Path, *, spec: str) -> None:
+    """Refuse a saved folder holding a pipe, device, outside link or outsized JSON: the library would open it."""
+    unsafe = first_unsafe_entry(folder, limit_for=_saved_file_limit)
+    if unsafe is not None:
+        path, refused = unsafe
+        raise DataError(f"{spec}: {path}: {refused}; a save_to_disk folder holds only its own regular files")
+
+
+def _saved_file_limit(name: str) -> int:
+    # Arrow shards are the data and may be large (the library memory-maps them); its JSON
+    # files are a few kilobytes of metadata that it reads whole.
+    return MAX_TABLE_BYTES if name.endswith(".json") else sys.maxsize
 
 
 def _image_column(dataset: datasets.Dataset, *, spec: str) -> str:
@@ -218,18 +284,53 @@ def _undecoded_images(dataset: datasets.Dataset, image_column: str) -> datasets.
     return images
 
 
-def _bytes_of(cell: Any) -> bytes | None:
-    """Encoded bytes of one Image cell ({'bytes', 'path'}) or raw-bytes cell."""
+def _bytes_of(cell: Any, path_roots: tuple[str, ...]) -> bytes | None:
+    """Encoded bytes of one Image cell ({'bytes', 'path'}) or raw-bytes cell; None if it has none.
+
+    A path (relative to the first root) is read only inside ``path_roots``, and raises as
+    safe_files does.
+    """
     if cell is None:
         return None
     if isinstance(cell, (bytes, bytearray)):
-        return bytes(cell)
+        return _within_limit(bytes(cell))
     if cell.get("bytes") is not None:
-        return bytes(cell["bytes"])
+        return _within_limit(bytes(cell["bytes"]))
     path = cell.get("path")
-    if path and Path(path).is_file():
-        return Path(path).read_bytes()
-    return None
+    if not path:
+        return None
+    return read_file_inside(os.path.join(path_roots[0], path), path_roots, limit=MAX_IMAGE_BYTES)
+
+
+def _within_limit(encoded: bytes) -> bytes:
+    if len(encoded) > MAX_IMAGE_BYTES:
+        raise FileTooLarge(len(encoded), MAX_IMAGE_BYTES)
+    return encoded
+
+
+def _require_distinct_paths(images: datasets.Dataset, image_column: str, path_root: str, *, spec: str) -> None:
+    """Raise DataError when two rows' cells name the same image file (bytes-only cells never do)."""
+    rows, paths = _stored_paths(images, image_column)
+    shared = first_shared_file([os.path.join(path_root, path) for path in paths])
+    if shared is not None:
+        first, second, resolved = shared
+        raise DataError(
+            f"{spec}: rows {rows[first]} and {rows[second]} are the same file, {resolved}; list each image once"
+        )
+
+
+def _stored_paths(images: datasets.Dataset, image_column: str) -> tuple[list[int], list[str]]:
+    """Row numbers and paths of the cells that hold a path and no bytes (read without the bytes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = images.with_format("arrow")[:][image_column]
+    if not pa.types.is_struct(column.type) or column.type.get_field_index("path") < 0:
+        return [], []
+    has_bytes = pc.is_valid(pc.struct_field(column, "bytes")).to_pylist()
+    paths = pc.struct_field(column, "path").to_pylist()
+    rows = [row for row, path in enumerate(paths) if path and not has_bytes[row]]
+    return rows, [paths[row] for row in rows]
 
 
 def _split_outside_brackets(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipaudit.data.base import FolderImageDataset
+from clipaudit.data.base import FolderImageDataset, require_distinct_files
 from clipaudit.data.vocab import UTKFACE_GENDERS, UTKFACE_RACE_NOTE, UTKFACE_RACES, age_bin
 from clipaudit.errors import DataError
 
@@ -46,6 +46,7 @@ def load_utkface_dataset(folder: Path, *, spec: str) -> FolderImageDataset:
             f"(age, gender 0/1, race 0-4, date; {len(skipped)} other files)"
         )
     frame = pd.DataFrame(rows, columns=["image_id", "age", "gender", "race"])
+    require_distinct_files(frame, folder.absolute(), source=spec)
     return FolderImageDataset(
         frame, spec=spec, root=folder.absolute(), notes={"race": UTKFACE_RACE_NOTE}, skipped=skipped
     )
