@@ -85,29 +85,19 @@ def embed_texts(model: ZeroShotModel, prompts: list[str], *, cache_dir: Path, ba
 
 
 def image_cache_path(cache_dir: Path, info: ModelInfo, dataset_fingerprint: str) -> Path:
-    key = cache_key(
-        format=CACHE_FORMAT,
-        weights=info.weights_sha256,
-        architecture=info.architecture,
-        loader=info.loader,
-        preprocessing=info.preprocessing_sha256,
-        dtype=info.dtype,
-        dataset=dataset_fingerprint,
-    )
+    key = cache_key(**_model_key(info), preprocessing=info.preprocessing_sha256, dataset=dataset_fingerprint)
     return Path(cache_dir) / "embeddings" / "images" / f"{key}.npz"
 
 
 def text_cache_path(cache_dir: Path, info: ModelInfo) -> Path:
-    key = cache_key(
-        format=CACHE_FORMAT,
-        weights=info.weights_sha256,
-        architecture=info.architecture,
-        loader=info.loader,
-        tokenizer=info.tokenizer_sha256,
-        max_text_tokens=info.max_text_tokens,
-        dtype=info.dtype,
-    )
+    key = cache_key(**_model_key(info), tokenizer=info.tokenizer_sha256, max_text_tokens=info.max_text_tokens)
     return Path(cache_dir) / "embeddings" / "texts" / f"{key}.npz"
+
+
+def _model_key(info: ModelInfo) -> dict[str, object]:
+    """What every cache key holds of the model: the weights as loaded, by whom, in which precision."""
+    return {"format": CACHE_FORMAT, "weights": info.weights_sha256, "architecture": info.architecture,
+            "loader": info.loader, "dtype": info.dtype}
 
 
 class _PixelDataset:
