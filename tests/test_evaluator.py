@@ -124,6 +124,16 @@ def test_changed_weights_change_the_cache_key(tiny_clip_dir, tmp_path, cache_dir
     assert image_cache_path(cache_dir, first.info, "d") != image_cache_path(cache_dir, second.info, "d")
 
 
+class _NotToBeCalled:
+    """A model whose encoders must not run (the check happens before encoding)."""
+
+    def __init__(self, model):
+        self.info = model.info
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the model's {name} was used before the bad images were reported")
+
+
 def test_unreadable_images_are_named_or_skipped(model, face_folder, tmp_path, cache_dir):
     import shutil
 
@@ -132,8 +142,15 @@ def test_unreadable_images_are_named_or_skipped(model, face_folder, tmp_path, ca
     (root / "img" / "0000.jpg").unlink()
     (root / "img" / "0001.jpg").write_text("not an image")
     dataset = load_dataset(f"csv:{root / 'labels.csv'}", cache_dir=cache_dir)
-    with pytest.raises(DataError, match=r"2 images cannot be read: img/0000\.jpg .*img/0001\.jpg"):
-        embed_images(model, dataset, cache_dir=cache_dir, progress=False)
+    # The missing file is found by the fingerprint pass, so the run stops before encoding anything.
+    with pytest.raises(DataError, match=r"1 image cannot be read: img/0000\.jpg \(missing\)"):
+        embed_images(_NotToBeCalled(model), dataset, cache_dir=cache_dir, progress=False)
+    (root / "img" / "0000.jpg").write_bytes((face_folder / "img" / "0000.jpg").read_bytes())
+    dataset = load_dataset(f"csv:{root / 'labels.csv'}", cache_dir=cache_dir)
+    with pytest.raises(DataError, match=r"1 image cannot be read: img/0001\.jpg \(not an image\)"):
+        embed_images(model, dataset, cache_dir=cache_dir, progress=False)  # found when decoding
+    (root / "img" / "0000.jpg").unlink()
+    dataset = load_dataset(f"csv:{root / 'labels.csv'}", cache_dir=cache_dir)
     skipped = embed_images(model, dataset, cache_dir=cache_dir, skip_bad_images=True, progress=False)
     assert len(skipped.bad_images) == 2
     assert len(skipped.rows) == len(dataset) - 2

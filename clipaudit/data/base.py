@@ -68,6 +68,9 @@ class ImageDataset:
         self.notes: dict[str, str] = dict(notes or {})
         self.skipped: list[str] = list(skipped or [])
         self._fingerprint: str | None = None
+        # Images the fingerprint pass could not read ('a.jpg (missing)'), so a run can stop
+        # before encoding instead of after it.
+        self.unreadable_found: list[str] = []
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -211,7 +214,7 @@ class ImageDataset:
         try:
             return hashlib.sha256(self._read_image_bytes(index)).digest()
         except UnreadableImage as error:
-            return unreadable_digest(error)
+            return note_unreadable(self, error)
 
 
 class FolderImageDataset(ImageDataset):
@@ -248,6 +251,12 @@ class FolderImageDataset(ImageDataset):
 def unreadable_digest(error: UnreadableImage) -> bytes:
     """What an unreadable image contributes to the fingerprint: its reason, not its bytes."""
     return hashlib.sha256(f"unreadable: {error.reason}".encode()).digest()
+
+
+def note_unreadable(dataset: ImageDataset, error: UnreadableImage) -> bytes:
+    """Record an image the fingerprint pass could not read and return its digest."""
+    dataset.unreadable_found.append(f"{error.image_id} ({error.reason})")
+    return unreadable_digest(error)
 
 
 def describe_bad_images(bad: list[str], *, shown: int = 3) -> str:

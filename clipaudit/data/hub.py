@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clipaudit.data.base import MISSING, ImageDataset, require_complete, unreadable_digest
+from clipaudit.data.base import MISSING, ImageDataset, note_unreadable, require_complete
 from clipaudit.data.safe_files import (
     MAX_IMAGE_BYTES,
     MAX_TABLE_BYTES,
@@ -114,7 +114,7 @@ class HubImageDataset(ImageDataset):
                 try:
                     yield hashlib.sha256(self._cell_bytes(index, cell)).digest()
                 except UnreadableImage as error:
-                    yield unreadable_digest(error)
+                    yield note_unreadable(self, error)
                 index += 1
 
     def _cell_bytes(self, index: int, cell: Any) -> bytes:

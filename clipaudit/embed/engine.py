@@ -52,6 +52,10 @@ def embed_images(
     started = time.perf_counter()
     path = image_cache_path(cache_dir, model.info, dataset.fingerprint)
     cached = _read_image_cache(path)
+    unreadable = getattr(dataset, "unreadable_found", [])
+    if cached is None and unreadable and not skip_bad_images:
+        # Found by the fingerprint pass: say so now, not after encoding every other image.
+        raise DataError(f"{dataset.spec}: {describe_bad_images(sorted(unreadable))}; fix them or pass --skip-bad-images")
     if cached is None:
         rows, embeddings, bad_images = _encode_all_images(
             model, dataset, batch_size=batch_size, num_workers=num_workers, progress=progress
