@@ -114,3 +114,30 @@ def test_a_damaged_cache_entry_is_reported_discarded_and_recomputed(damage, face
     capsys.readouterr()
     assert audit("third") == 0  # the recomputed entries were written back and are read cleanly
     assert "clipaudit: cache entry" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_bound_that_is_not_a_finite_number_is_refused(value, tmp_path):
+    """A NaN bound would make every comparison false: the rule could never fail."""
+    path = _write(tmp_path, "thresholds.yaml", f"rules:\n  - probe: denigration\n    metric: harm_rate\n"
+                                                 f"    max_rise: {value}\n")
+    expected = r"thresholds.yaml:4: rules\[0\]\.max_rise: (max_rise is nan; a bound must be a finite|expected a proportion)"
+    with pytest.raises(ThresholdsError, match=expected):
+        load_thresholds(path)
+
+
+def test_a_killed_rendering_leaves_nothing_behind_for_long(tmp_path, monkeypatch):
+    """The synthetic faces render into a staging folder; one a killed run left is removed later."""
+    from clipaudit.data import synthetic
+
+    parent = tmp_path / "synthetic"
+    name = synthetic.rendering_key(28, 0)
+    abandoned, recent = parent / f".{name}.old", parent / f".{name}.new"
+    for folder in (abandoned, recent):
+        folder.mkdir(parents=True)
+        (folder / "0.jpg").write_bytes(b"half a face")
+    old = time.time() - 2 * synthetic.ABANDONED_AFTER_S
+    os.utime(abandoned, (old, old))
+    synthetic.ensure_rendered(28, 0, cache_dir=tmp_path)
+    assert not abandoned.exists() and recent.exists()  # a recent one may be a render in progress
+    assert (parent / name / "labels.csv").is_file()

@@ -24,6 +24,7 @@ Without a file, :func:`default_rules` asks for "no significant worsening of any 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from clipaudit.located_yaml import LocatedYaml, Problem, child_path, read_locate
 from clipaudit.vocabulary import higher_is_worse
 
 BOUNDS = ("max_rise", "max_drop", "max", "min", "max_gap", "no_significant_worsening")
+NUMERIC_BOUNDS = ("max_rise", "max_drop", "max", "min", "max_gap")
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,10 @@ def _meaning_problems(located: LocatedYaml, file: str) -> list[Problem]:
             problems.append(Problem(file, located.line_of(field), field, message))
 
         metric = raw["metric"]
+        for name in NUMERIC_BOUNDS:
+            value = raw.get(name)
+            if isinstance(value, float) and not math.isfinite(value):
+                report(name, f"{name} is {value}; a bound must be a finite proportion (e.g. 0.02 for 2 points)")
         if "max_rise" in raw and not higher_is_worse(metric):
             report("max_rise", f"{metric} gets worse when it drops; bound it with max_drop")
         if "max_drop" in raw and higher_is_worse(metric):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from clipaudit.files import default_cache_dir
@@ -39,6 +40,10 @@ def parse_synthetic_target(target: str | None, *, spec: str) -> tuple[int, int]:
     return count, seed
 
 
+# A staging folder older than this belongs to a render that was killed, not to one in progress.
+ABANDONED_AFTER_S = 3600
+
+
 def load_synthetic_dataset(count: int, seed: int, *, spec: str, cache_dir: Path | None = None) -> FolderImageDataset:
     """Render (or reuse) ``count`` faces for ``seed``; attributes race, gender, age."""
     folder = ensure_rendered(count, seed, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
@@ -54,6 +59,7 @@ def ensure_rendered(count: int, seed: int, *, cache_dir: Path) -> Path:
     final = parent / rendering_key(count, seed)
     if (final / "labels.csv").is_file():
         return final
+    _remove_abandoned_renderings(parent, final.name)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=parent))
@@ -65,6 +71,16 @@ def ensure_rendered(count: int, seed: int, *, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _remove_abandoned_renderings(parent: Path, name: str) -> None:
+    """Staging folders of this rendering that a killed run left behind (over an hour old)."""
+    for staging in parent.glob(f".{name}.*"):
+        try:
+            if time.time() - staging.stat().st_mtime > ABANDONED_AFTER_S:
+                shutil.rmtree(staging, ignore_errors=True)
+        except OSError:
+            continue  # another process removed or is using it
 
 
 def rendering_key(count: int, seed: int) -> str:
