@@ -212,7 +212,7 @@ class ImageDataset:
         # A missing file is part of what the dataset is: it gets a digest of its own, so that
         # the encoder (not the fingerprint) reports it, together with every other bad image.
         try:
-            return hashlib.sha256(self._read_image_bytes(index)).digest()
+            return digest_and_check(self, index, self._read_image_bytes(index))
         except UnreadableImage as error:
             return note_unreadable(self, error)
 
@@ -251,6 +251,17 @@ class FolderImageDataset(ImageDataset):
 def unreadable_digest(error: UnreadableImage) -> bytes:
     """What an unreadable image contributes to the fingerprint: its reason, not its bytes."""
     return hashlib.sha256(f"unreadable: {error.reason}".encode()).digest()
+
+
+def digest_and_check(dataset: ImageDataset, index: int, encoded: bytes) -> bytes:
+    """The digest of an image's bytes; bytes that are no image format at all (a header check,
+    no decoding) are recorded as unreadable, so a run can stop before encoding."""
+    try:
+        with Image.open(io.BytesIO(encoded)):
+            pass
+    except _DECODE_ERRORS:
+        dataset.unreadable_found.append(f"{dataset.image_id(index)} ({NOT_AN_IMAGE})")
+    return hashlib.sha256(encoded).digest()
 
 
 def note_unreadable(dataset: ImageDataset, error: UnreadableImage) -> bytes:

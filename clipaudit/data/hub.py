@@ -18,7 +18,6 @@ datasets fail with the library's own message instead of executing.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clipaudit.data.base import MISSING, ImageDataset, note_unreadable, require_complete
+from clipaudit.data.base import MISSING, ImageDataset, digest_and_check, note_unreadable, require_complete
 from clipaudit.data.safe_files import (
     MAX_IMAGE_BYTES,
     MAX_TABLE_BYTES,
@@ -112,7 +111,7 @@ class HubImageDataset(ImageDataset):
         for batch in self._images.iter(batch_size=_DIGEST_BATCH_ROWS):
             for cell in batch[self.image_column]:
                 try:
-                    yield hashlib.sha256(self._cell_bytes(index, cell)).digest()
+                    yield digest_and_check(self, index, self._cell_bytes(index, cell))
                 except UnreadableImage as error:
                     yield note_unreadable(self, error)
                 index += 1
