@@ -83,9 +83,9 @@ def check_schema_version(document: Any, kind: DocumentKind, *, source: str | Pat
     return document
 
 
-def read_document(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
-    """Read, version-check and schema-check a ``kind`` document; DocumentError names the file."""
-    path = Path(path)
+def load_json(path: Path, kind: DocumentKind) -> Any:
+    """The parsed JSON of a file within the limits (a regular file of at most MAX_DOCUMENT_BYTES,
+    not nested beyond the parser's depth); DocumentError with one line otherwise."""
     try:
         status = path.stat()
         if not stat.S_ISREG(status.st_mode):
@@ -93,13 +93,19 @@ def read_document(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
         if status.st_size > MAX_DOCUMENT_BYTES:
             raise DocumentError(f"{path}: {status.st_size:,} bytes; documents are refused above "
                                 f"{MAX_DOCUMENT_BYTES:,} bytes")
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DocumentError(f"{path}: no such file") from None
     except RecursionError:
         raise DocumentError(f"{path}: nested too deeply to be a {kind}.json document") from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise DocumentError(f"{path}: not readable JSON ({str(error).splitlines()[0]})") from None
+
+
+def read_document(path: str | Path, kind: DocumentKind) -> dict[str, Any]:
+    """Read, version-check and schema-check a ``kind`` document; DocumentError names the file."""
+    path = Path(path)
+    document = load_json(path, kind)
     check_schema_version(document, kind, source=path)
     problem = schema_problem(document, kind)
     if problem is not None:

@@ -7,14 +7,13 @@ of the manifest; otherwise the manifest says the predictions file is the source.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from clipaudit.documents import check_schema_version
-from clipaudit.errors import DataError
+from clipaudit.documents import check_schema_version, load_json
+from clipaudit.errors import DataError, DocumentError
 from clipaudit.predictions import read_predictions
 from clipaudit.pipeline.results import build_results
 from clipaudit.taxonomy import Taxonomy
@@ -80,8 +79,8 @@ def _read_results_beside(predictions_path: Path) -> dict | None:
     if not results_path.is_file():
         return None
     try:
-        document = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        document = load_json(results_path, "results")
+    except DocumentError:
         return None  # not an audit's results: the predictions file stands alone
     return check_schema_version(document, "results", source=results_path)
 

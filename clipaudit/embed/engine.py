@@ -52,10 +52,9 @@ def embed_images(
     started = time.perf_counter()
     path = image_cache_path(cache_dir, model.info, dataset.fingerprint)
     cached = _read_image_cache(path)
-    unreadable = getattr(dataset, "unreadable_found", [])
-    if cached is None and unreadable and not skip_bad_images:
+    if cached is None and dataset.unreadable_found and not skip_bad_images:
         # Found by the fingerprint pass: say so now, not after encoding every other image.
-        raise DataError(f"{dataset.spec}: {describe_bad_images(sorted(unreadable))}; fix them or pass --skip-bad-images")
+        raise _bad_images_error(dataset, sorted(dataset.unreadable_found))
     if cached is None:
         rows, embeddings, bad_images = _encode_all_images(
             model, dataset, batch_size=batch_size, num_workers=num_workers, progress=progress
@@ -66,9 +65,12 @@ def embed_images(
         rows, embeddings, bad_images = cached
         from_cache = True
     if bad_images and not skip_bad_images:
-        listing = describe_bad_images([f"{image_id} ({reason})" for image_id, reason in bad_images])
-        raise DataError(f"{dataset.spec}: {listing}; fix them or pass --skip-bad-images")
+        raise _bad_images_error(dataset, [f"{image_id} ({reason})" for image_id, reason in bad_images])
     return ImageEmbeddings(rows, embeddings, tuple(bad_images), from_cache, time.perf_counter() - started)
+
+
+def _bad_images_error(dataset, bad: list[str]) -> DataError:
+    return DataError(f"{dataset.spec}: {describe_bad_images(bad)}; fix them or pass --skip-bad-images")
 
 
 def embed_texts(model: ZeroShotModel, prompts: list[str], *, cache_dir: Path, batch_size: int = 256) -> dict[str, np.ndarray]:
