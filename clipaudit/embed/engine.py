@@ -19,7 +19,8 @@ import numpy as np
 
 from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.data.base import describe_bad_images
-from clipaudit.errors import DataError, UnreadableImage
+from clipaudit.errors import DataError
+from clipaudit.embed.encoder import encode_rows, normalised
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 
 # Bump when the layout of a cache file changes.
@@ -56,8 +57,8 @@ def embed_images(
         # Found by the fingerprint pass: say so now, not after encoding every other image.
         raise _bad_images_error(dataset, sorted(dataset.unreadable_found))
     if cached is None:
-        rows, embeddings, bad_images = _encode_all_images(
-            model, dataset, batch_size=batch_size, num_workers=num_workers, progress=progress
+        rows, embeddings, bad_images = encode_rows(
+            model, dataset, range(len(dataset)), batch_size=batch_size, num_workers=num_workers, progress=progress
         )
         _write_image_cache(path, rows, embeddings, bad_images)
         from_cache = False
@@ -81,7 +82,7 @@ def embed_texts(model: ZeroShotModel, prompts: list[str], *, cache_dir: Path, ba
     missing = [prompt for prompt in wanted if _prompt_key(prompt) not in stored]
     for start in range(0, len(missing), batch_size):
         batch = missing[start : start + batch_size]
-        vectors = _normalised(model.encode_texts(batch).numpy())
+        vectors = normalised(model.encode_texts(batch).numpy())
         stored.update({_prompt_key(prompt): vector for prompt, vector in zip(batch, vectors)})
     if missing:
         buffer = io.BytesIO()
@@ -104,58 +105,6 @@ def _model_key(info: ModelInfo) -> dict[str, object]:
     """What every cache key holds of the model: the weights as loaded, by whom, in which precision."""
     return {"format": CACHE_FORMAT, "weights": info.weights_sha256, "architecture": info.architecture,
             "loader": info.loader, "dtype": info.dtype}
-
-
-class _PixelDataset:
-    """Decodes and preprocesses one image per item, inside DataLoader workers."""
-
-    def __init__(self, dataset, model: ZeroShotModel):
-        self.dataset = dataset
-        self.preprocess = model.preprocess
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, row: int):
-        try:
-            return row, self.preprocess(self.dataset.open_image(row)), None
-        except UnreadableImage as error:
-            return row, None, error.reason
-
-
-def _encode_all_images(model, dataset, *, batch_size: int, num_workers: int, progress: bool):
-    import torch
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
-    loader = DataLoader(
-        _PixelDataset(dataset, model),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=list,
-    )
-    rows: list[int] = []
-    chunks: list[np.ndarray] = []
-    bad_images: list[tuple[str, str]] = []
-    image_ids = dataset.frame["image_id"].tolist()
-    with tqdm(total=len(dataset), desc="encoding images", unit="img", disable=not progress) as bar:
-        for batch in loader:
-            good = [(row, pixels) for row, pixels, _ in batch if pixels is not None]
-            bad_images += [(image_ids[row], reason) for row, pixels, reason in batch if pixels is None]
-            if good:
-                pixel_values = torch.stack([pixels for _, pixels in good])
-                chunks.append(_normalised(model.encode_images(pixel_values).numpy()))
-                rows += [row for row, _ in good]
-            bar.update(len(batch))
-    dimension = chunks[0].shape[1] if chunks else 0
-    embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dimension), np.float32)
-    return np.asarray(rows, dtype=np.int64), embeddings, bad_images
-
-
-def _normalised(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
 
 
 def _prompt_key(prompt: str) -> str:
