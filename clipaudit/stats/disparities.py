@@ -9,8 +9,8 @@ compared with group 2 (``k2`` of ``n2``), element-wise.
   Biometrics 34:469-474), ``exp(log RR +- z sqrt(1/k1 - 1/n1 + 1/k2 - 1/n2))``.
 - Odds ratio: Woolf's (1955) logit interval, ``exp(log OR +- z sqrt(sum 1/cell))``
   (Agresti 2013, Categorical Data Analysis, section 3.1).
-- Spread across many groups (max - min, min / max): a stratified percentile bootstrap
-  (Efron & Tibshirani 1993, chapters 6 and 13), resampling images within each group.
+- Spread across many groups (max - min, min / max) with simultaneous intervals: see
+  :mod:`clipaudit.stats.spread`.
 - Minimum detectable difference of a two-sided two-proportion test at a given power
   (Fleiss, Levin & Paik 2003, section 4.2).
 
@@ -154,55 +154,6 @@ def minimum_detectable_difference(n1: ArrayLike, n2: ArrayLike, reference_rate: 
                 break
             difference = updated
     return np.where((n1_arr > 0) & (n2_arr > 0), difference, np.nan)
-
-
-@dataclass(frozen=True)
-class BootstrapSpread:
-    """Percentile-bootstrap intervals for max - min and min / max across groups."""
-
-    gap_low: float
-    gap_high: float
-    ratio_low: float | None
-    ratio_high: float | None
-    resamples: int
-
-
-def bootstrap_spread(successes: ArrayLike, n: ArrayLike, *, resamples: int, confidence: float,
-                     rng: np.random.Generator, batch_size: int = 2_000) -> BootstrapSpread:
-    """Stratified percentile bootstrap (Efron & Tibshirani 1993, ch. 13) of the spread of rates.
-
-    Each resample redraws, within every group, ``n_g`` images with replacement from
-    that group's images; the number of successes drawn is therefore
-    ``Binomial(n_g, k_g / n_g)``, which is how it is computed (vectorised over
-    resamples x groups, no per-image work). Group sizes stay fixed, as in the data.
-    The interval is the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
-    quantiles of the resampled ``max - min`` and ``min / max``; resamples whose
-    largest rate is 0 have no ratio and are left out of its quantiles (ratio bounds
-    are ``None`` when all are). Assumes at least two groups with ``n >= 1``.
-    """
-    successes_arr = np.asarray(successes, dtype=np.int64)
-    n_arr = np.asarray(n, dtype=np.int64)
-    rates = successes_arr / n_arr
-    gaps, ratios = [], []
-    remaining = int(resamples)
-    while remaining > 0:
-        size = min(batch_size, remaining)
-        draws = rng.binomial(n_arr, rates, size=(size, n_arr.size)) / n_arr
-        highest, lowest = draws.max(axis=1), draws.min(axis=1)
-        gaps.append(highest - lowest)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios.append(np.where(highest > 0, lowest / highest, np.nan))
-        remaining -= size
-    quantiles = [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0]
-    gap_low, gap_high = np.quantile(np.concatenate(gaps), quantiles)
-    ratio_values = np.concatenate(ratios)
-    ratio_values = ratio_values[np.isfinite(ratio_values)]
-    ratio_low = ratio_high = None
-    if ratio_values.size:
-        low, high = np.quantile(ratio_values, quantiles)
-        ratio_low, ratio_high = float(low), float(high)
-    return BootstrapSpread(gap_low=float(gap_low), gap_high=float(gap_high), ratio_low=ratio_low,
-                           ratio_high=ratio_high, resamples=int(resamples))
 
 
 # --- spread of the rates across groups -----------------------------------------------------
