@@ -6,6 +6,7 @@ import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, power_proportions_2indep
 
 from clipaudit.stats.disparities import (
+    jeffreys_mover_difference,
     katz_ratio,
     minimum_detectable_difference,
     newcombe_difference,
@@ -96,7 +97,7 @@ def test_spread_interval_brackets_the_spread_and_decides_four_fifths() -> None:
     assert equal.gap_low == 0.0 and equal.four_fifths is None  # 1.0, but 0.8 is inside the interval
     assert spread_interval([5000, 5050], [10000, 10000], confidence=0.95).four_fifths is False
     # The gap's bounds are the extreme bounds of the Bonferroni-level pairwise Newcombe intervals.
-    pairwise = newcombe_difference(800, 5000, 200, 2500, confidence=1 - 0.05 / 6)
+    pairwise = jeffreys_mover_difference(800, 5000, 200, 2500, confidence=1 - 0.05 / 6)
     assert spread.gap_high == pytest.approx(float(pairwise.high), abs=1e-12)
     nothing = spread_interval([0, 0, 3], [100, 200, 50], confidence=0.95)
     assert nothing.ratio_low == 0.0 and nothing.ratio_high == 1.0  # every lower bound 0: ratio up to 1

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from clipaudit.stats.disparities import katz_ratio, minimum_detectable_difference, newcombe_difference, odds_ratio
+from clipaudit.stats.disparities import (jeffreys_mover_difference, katz_ratio, minimum_detectable_difference,
+                                         newcombe_difference, odds_ratio)
 from clipaudit.stats.groups import GroupCounts
 from clipaudit.stats.hypothesis_tests import pairwise_test, pairwise_untestable
 from clipaudit.stats.intervals import interval
@@ -168,8 +169,8 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
 
 def simultaneous_intervals(comparisons: Sequence[dict[str, Any]], counts: Sequence[GroupCounts],
                            references: Sequence[Reference], *, family_size: int, confidence: float) -> None:
-    """Fill each comparison's simultaneous interval of ``difference``: Newcombe (1998) at the
-    Bonferroni level ``1 - (1 - confidence) / (family_size * selection_factor)``, so that the
+    """Fill each comparison's simultaneous interval of ``difference``: MOVER-Jeffreys
+    (:func:`~clipaudit.stats.disparities.jeffreys_mover_difference`) at the Bonferroni level ``1 - (1 - confidence) / (family_size * selection_factor)``, so that the
     intervals of the whole family cover together with probability at least ``confidence``
     (Dunn 1961). For the ``overall`` reference it is scaled from group - rest like the
     per-comparison interval."""
@@ -187,8 +188,8 @@ def simultaneous_intervals(comparisons: Sequence[dict[str, Any]], counts: Sequen
         rows.append((k1, n1, k2, n2, scale, level))
     k1, n1, k2, n2, scale, level = (np.asarray(column, dtype=np.float64) for column in zip(*rows))
     for position, comparison in enumerate(comparisons):
-        bounds = newcombe_difference(k1[position], n1[position], k2[position], n2[position],
-                                     confidence=float(level[position]))
+        bounds = jeffreys_mover_difference(k1[position], n1[position], k2[position], n2[position],
+                                           confidence=float(level[position]))
         comparison["simultaneous_ci_low"] = float(scale[position] * bounds.low)
         comparison["simultaneous_ci_high"] = float(scale[position] * bounds.high)
         comparison["simultaneous_level"] = float(level[position])

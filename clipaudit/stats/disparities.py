@@ -28,6 +28,7 @@ Zero-count policy, stated once:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 from statistics import NormalDist
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from clipaudit.stats.groups import GroupCounts
-from clipaudit.stats.intervals import wilson_interval
+from clipaudit.stats.intervals import jeffreys_interval, wilson_interval
 
 FloatArray = NDArray[np.float64]
 
@@ -66,14 +67,34 @@ def newcombe_difference(k1: ArrayLike, n1: ArrayLike, k2: ArrayLike, n2: ArrayLi
     ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
     Assumes ``n1, n2 >= 1`` and independent samples.
     """
+    return _mover(k1, n1, k2, n2, confidence, wilson_interval, "Newcombe hybrid score (Newcombe 1998)")
+
+
+def jeffreys_mover_difference(k1: ArrayLike, n1: ArrayLike, k2: ArrayLike, n2: ArrayLike, *,
+                              confidence: float) -> TwoSampleEstimate:
+    """``p1 - p2`` with the MOVER interval built from Jeffreys intervals (MOVER-J: Zou & Donner 2008;
+    Laud 2017, Pharmaceutical Statistics 16:334).
+
+    Newcombe's formula with Jeffreys instead of Wilson intervals. It is the interval used at the
+    extreme levels of simultaneous intervals (``1 - 0.05 / 1000``): there the Wilson-based interval
+    misses 6-150 times too often for a rare outcome in a small group (the Wilson lower bound of a
+    small count is far too high at large ``z``), the Jeffreys-based one at most its level.
+    """
+    return _mover(k1, n1, k2, n2, confidence, jeffreys_interval, "MOVER-Jeffreys (Laud 2017)")
+
+
+def _mover(k1: ArrayLike, n1: ArrayLike, k2: ArrayLike, n2: ArrayLike, confidence: float,
+           bounds: Callable[[FloatArray, FloatArray, float], tuple[FloatArray, FloatArray]],
+           method: str) -> TwoSampleEstimate:
+    # Method of variance estimates recovery (Zou & Donner 2008) from two single-rate intervals.
     k1, n1, k2, n2 = _floats(k1, n1, k2, n2)
     p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = wilson_interval(k1, n1, confidence)
-    l2, u2 = wilson_interval(k2, n2, confidence)
+    l1, u1 = bounds(k1, n1, confidence)
+    l2, u2 = bounds(k2, n2, confidence)
     difference = p1 - p2
     low = difference - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = difference + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return TwoSampleEstimate(difference, low, high, "Newcombe hybrid score (Newcombe 1998)")
+    return TwoSampleEstimate(difference, low, high, method)
 
 
 def _haldane(k1: FloatArray, n1: FloatArray, k2: FloatArray, n2: FloatArray, zero: NDArray[np.bool_]

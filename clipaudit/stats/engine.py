@@ -400,8 +400,9 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                                 "on slices over one ordered attribute, when every expected count is >= 5",
                   "difference_interval": (f"Newcombe hybrid score (Newcombe 1998, method 10): "
                                           f"{100 * settings.confidence:g}% per comparison "
-                                          "(difference_ci_*), and simultaneous over the whole family "
-                                          "(simultaneous_ci_*: Bonferroni, Dunn 1961)"),
+                                          "(difference_ci_*); simultaneous over the whole family "
+                                          f"(simultaneous_ci_*: {100 * settings.confidence:g}% for all together, "
+                                          "MOVER-Jeffreys (Laud 2017) at the Bonferroni level, Dunn 1961)"),
                   "ratio_interval": "log (Katz et al. 1978); odds ratio: logit (Woolf 1955); "
                                     "Haldane-Anscombe +0.5 on zero cells; per comparison",
                   "spread_interval": SPREAD_METHOD,
