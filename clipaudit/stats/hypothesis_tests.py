@@ -33,12 +33,14 @@ Untestable-table policy: with fewer than two groups, or when every image has the
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import binom, chi2_contingency, hypergeom, norm
+from scipy.special import gammaln
+from scipy.stats import binom, chi2_contingency, norm
 
 from clipaudit.errors import ClipauditError
 
@@ -233,13 +235,42 @@ def fisher_p_values(k1: ArrayLike, n1: ArrayLike, k2: ArrayLike, n2: ArrayLike) 
     Given both margins, ``k1`` is hypergeometric (``n1 + n2`` images, ``k1 + k2`` successes,
     ``n1`` drawn); ``p = min(1, 2 min(P(X >= k1), P(X <= k1)))``: equal to
     ``2 * min`` of ``scipy.stats.fisher_exact`` with ``alternative="greater"`` and ``"less"``.
+    Each distinct set of margins is computed once (:func:`_doubled_tails`), so simulations of
+    many tables with the same group sizes are fast.
     """
     k1_arr, n1_arr, k2_arr, n2_arr = (np.asarray(value, dtype=np.int64) for value in
                                       np.broadcast_arrays(k1, n1, k2, n2))
-    total, successes = n1_arr + n2_arr, k1_arr + k2_arr
-    upper = hypergeom.sf(k1_arr - 1, total, successes, n1_arr)
-    lower = hypergeom.cdf(k1_arr, total, successes, n1_arr)
-    return np.minimum(1.0, 2.0 * np.minimum(upper, lower))
+    flat = [array.ravel() for array in (k1_arr, n1_arr, k2_arr, n2_arr)]
+    p_values = np.empty(flat[0].size, dtype=np.float64)
+    margins = np.stack([flat[1], flat[3], flat[0] + flat[2]], axis=1)
+    unique, inverse = np.unique(margins, axis=0, return_inverse=True)
+    for index, (drawn, others, successes) in enumerate(unique.tolist()):
+        where = np.flatnonzero(inverse.ravel() == index)
+        lowest, tails = _doubled_tails(drawn, others, successes)
+        p_values[where] = tails[flat[0][where] - lowest]
+    return p_values.reshape(k1_arr.shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _doubled_tails(drawn: int, others: int, successes: int) -> tuple[int, NDArray[np.float64]]:
+    # The doubled one-sided p-value for every k1 in the support of the hypergeometric distribution
+    # (``drawn`` of ``drawn + others`` images, ``successes`` successes); log-pmf through gammaln,
+    # tails summed from their far ends so tiny p-values keep their relative precision.
+    lowest, highest = max(0, successes - others), min(drawn, successes)
+    support = np.arange(lowest, highest + 1, dtype=np.float64)
+    log_pmf = (_log_choose(successes, support) + _log_choose(others + drawn - successes, drawn - support)
+               - _log_choose(others + drawn, np.float64(drawn)))
+    pmf = np.exp(log_pmf - log_pmf.max())
+    pmf /= pmf.sum()
+    lower = np.cumsum(pmf)
+    upper = np.cumsum(pmf[::-1])[::-1]
+    tails = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    tails.setflags(write=False)
+    return lowest, tails
+
+
+def _log_choose(n: float, k: NDArray[np.float64]) -> NDArray[np.float64]:
+    return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
 
 
 def fisher_exact_test(k1: int, n1: int, k2: int, n2: int) -> PairwiseTest:
