@@ -94,12 +94,16 @@ def describe_reference(reference: str, reference_label: str | None = None) -> st
 def finding_text(*, group: str, metric: str, probe_id: str, value: float, ci_low: float, ci_high: float,
                  reference_value: float, confidence: float, p_adjusted: float, correction: str,
                  reference: str = "overall", difference_ci: tuple[float, float] | None = None,
-                 worse: bool | None = None) -> str:
+                 worse: bool | None = None, simultaneous_ci: tuple[float, float] | None = None) -> str:
     """One sentence, e.g. 'Images labelled Black were put in a non_human class in 14.4% of
     cases (95% CI 12.6–16.4%) against 4.9% overall: +9.5 points (95% CI +7.6 to +11.5),
     worse (Holm-adjusted p < 0.001).'"""
     interval_text = "" if difference_ci is None else \
         f" ({format.ci_label(confidence)} {format.points_range(*difference_ci)})"
+    if difference_ci is not None and simultaneous_ci is not None:
+        # Which kind each interval is: one comparison alone, and all of the audit's together.
+        interval_text = (f" ({format.ci_label(confidence)} {format.points_range(*difference_ci)} for this "
+                         f"comparison, {format.points_range(*simultaneous_ci)} simultaneous with every test)")
     verdict = "" if worse is None else (", worse" if worse else ", better")
     return (f"Images labelled {group} {describe_outcome(metric, probe_id)} in {format.percent(value)} of cases "
             f"({format.ci_label(confidence)} {format.percent_range(ci_low, ci_high)}) "
@@ -184,7 +188,9 @@ def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, dict[str, st
                             ci_low=ci_low, ci_high=ci_high, reference_value=comparison["reference_value"],
                             confidence=settings.confidence, p_adjusted=comparison["p_adjusted"],
                             correction=settings.correction, reference=reference, difference_ci=difference_ci,
-                            worse=bool(comparison["worse"])) + _also_text(related)
+                            worse=bool(comparison["worse"]),
+                            simultaneous_ci=(float(comparison["simultaneous_ci_low"]),
+                                             float(comparison["simultaneous_ci_high"]))) + _also_text(related)
         findings.append(Finding(probe=probe.id, slice=slice_id, group=comparison["group"], metric=metric,
                                 value=value, reference_value=float(comparison["reference_value"]),
                                 difference=float(comparison["difference"]), ci_low=ci_low, ci_high=ci_high,
