@@ -203,8 +203,11 @@ def main() -> None:
     started = time.perf_counter()
     jobs = [(shape, reference, min_effect, arguments.audits, arguments.seed)
             for shape, reference, min_effect in settings_grid]
+    power_jobs = [(planted, arguments.audits, arguments.seed) for planted in (0.05, 0.10)]
     with multiprocessing.Pool(arguments.workers) as pool:
-        outcomes = pool.starmap(run_null, jobs, chunksize=1) if arguments.workers > 1 else [run_null(*j) for j in jobs]
+        powers = pool.starmap_async(run_power, power_jobs, chunksize=1)
+        outcomes = pool.starmap(run_null, jobs, chunksize=1)
+        power_outcomes = powers.get()
     for (shape, reference, min_effect), (tally, family) in zip(settings_grid, outcomes):
         four_fifths = f"{tally.four_fifths_true}/{tally.four_fifths_tables}"
         print(f"{shape:13} {reference:11} {min_effect:7.2f} {family:5d} "
@@ -219,8 +222,7 @@ def main() -> None:
         if total:
             print(f"  {kind:58} {wilson_text(hits, total):>22}  ({total} intervals)")
     print("\npower at FairFace size (defaults): a finding that Black is worse off on harm_rate")
-    for planted in (0.05, 0.10):
-        found, audits = run_power(planted, arguments.audits, arguments.seed)
+    for (planted, _, _), (found, audits) in zip(power_jobs, power_outcomes):
         print(f"  +{100 * planted:.0f} points (harm rate {100 * sum(HARM_CLASSES.values()):.1f}% -> "
               f"{100 * (sum(HARM_CLASSES.values()) + planted):.1f}%): {wilson_text(found, audits)}")
     print(f"\n({time.perf_counter() - started:.0f} s)")

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from clipaudit.stats.disparities import (jeffreys_mover_difference, katz_ratio, minimum_detectable_difference,
                                          newcombe_difference, odds_ratio)
 from clipaudit.stats.groups import GroupCounts
-from clipaudit.stats.hypothesis_tests import pairwise_test, pairwise_untestable
+from clipaudit.stats.hypothesis_tests import FISHER_EXACT, fisher_p_values, pairwise_untestable
 from clipaudit.stats.intervals import interval
 from clipaudit.stats.reference import Reference, comparison_samples
 from clipaudit.stats.settings import StatsSettings
@@ -127,10 +127,14 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
                                   to_overall(ratios.high))
     entries = []
     reference_name = {"overall": "overall", "rest": "rest"}.get(reference.kind, reference.label)
+    testable = np.array([pairwise_untestable(int(a), int(m), int(b), int(o)) is None
+                         for a, m, b, o in zip(k1, n1, k2, n2)], dtype=bool)
+    exact_p = np.ones(index.size)
+    if testable.any():
+        exact_p[testable] = fisher_p_values(k1[testable], n1[testable], k2[testable], n2[testable])
     for position, group_index in enumerate(index):
         a, m, b, o = int(k1[position]), int(n1[position]), int(k2[position]), int(n2[position])
-        test = pairwise_test(a, m, b, o)
-        raw_p = None if test is None else test.p_value
+        raw_p = float(exact_p[position]) if testable[position] else None
         delta = float(difference[position])
         # The effect is the difference the test compares: group - rest for overall and rest.
         effect = abs(float(versus_rest.estimate[position]) if reference.kind != "group" else delta)
@@ -152,8 +156,8 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
             "ratio_ci_high": _optional(ratio_high[position]), "ratio_method": ratios.method,
             "odds_ratio": _optional(odds.estimate[position]), "odds_ratio_ci_low": _optional(odds.low[position]),
             "odds_ratio_ci_high": _optional(odds.high[position]), "odds_ratio_method": odds.method,
-            "test": None if test is None else test.name,
-            "statistic": None if test is None else test.statistic,
+            "test": None if raw_p is None else FISHER_EXACT,
+            "statistic": None,
             "p_value": None if raw_p is None else min(1.0, selection * raw_p),
             "p_value_unselected": raw_p, "selection_factor": selection,
             "p_adjusted": None, "significant": False,
@@ -162,7 +166,7 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
             "simultaneous_ci_low": None, "simultaneous_ci_high": None, "simultaneous_level": None,
             "direction": "equal" if delta == 0 else ("higher" if delta > 0 else "lower"),
             "worse": bool(worse),
-            "note": None if test is not None else pairwise_untestable(a, m, b, o),
+            "note": None if raw_p is not None else pairwise_untestable(a, m, b, o),
         })
     return entries
 
@@ -187,9 +191,12 @@ def simultaneous_intervals(comparisons: Sequence[dict[str, Any]], counts: Sequen
         level = 1.0 - (1.0 - confidence) / (family_size * int(comparison["selection_factor"]))
         rows.append((k1, n1, k2, n2, scale, level))
     k1, n1, k2, n2, scale, level = (np.asarray(column, dtype=np.float64) for column in zip(*rows))
+    low, high = np.empty(level.size), np.empty(level.size)
+    for value in np.unique(level):  # one vectorised call per level (the levels differ only by selection)
+        at = np.flatnonzero(level == value)
+        bounds = jeffreys_mover_difference(k1[at], n1[at], k2[at], n2[at], confidence=float(value))
+        low[at], high[at] = scale[at] * bounds.low, scale[at] * bounds.high
     for position, comparison in enumerate(comparisons):
-        bounds = jeffreys_mover_difference(k1[position], n1[position], k2[position], n2[position],
-                                           confidence=float(level[position]))
-        comparison["simultaneous_ci_low"] = float(scale[position] * bounds.low)
-        comparison["simultaneous_ci_high"] = float(scale[position] * bounds.high)
+        comparison["simultaneous_ci_low"] = float(low[position])
+        comparison["simultaneous_ci_high"] = float(high[position])
         comparison["simultaneous_level"] = float(level[position])
