@@ -86,5 +86,6 @@ def with_attribute_groups(frame: pd.DataFrame, groupings: Sequence[Grouping]) ->
         return frame
     frame = frame.copy()
     for grouping in usable:
-        frame[grouping.id] = frame[grouping.attribute].map(grouping.group_of).astype(object)
+        grouped = frame[grouping.attribute].map(grouping.group_of).astype(object)
+        frame[grouping.id] = grouped.where(grouped.notna(), None)
     return frame
