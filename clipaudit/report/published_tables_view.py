@@ -122,7 +122,9 @@ def _accuracy_by_race(probes: Sequence[Mapping[str, Any]]) -> Table | None:
     if not columns:
         return None
     labels = list(dict.fromkeys(label for _, by_race, _ in columns for label in by_race))
-    labels += list(dict.fromkeys(label for _, _, by_binary in columns for label in (by_binary or {})))
+    # White / non-White rows where a race_binary slice exists; a coarse group named like a race is that race.
+    labels += [label for label in dict.fromkeys(label for _, _, by_binary in columns for label in (by_binary or {}))
+               if label not in labels]
     rows = tuple(Row(label=label, cells=tuple(_cell({**(by_race or {}), **(by_binary or {})}.get(label))
                                              for _, by_race, by_binary in columns)) for label in labels)
     return Table(id="clip-table-3-4", title="Tables 3-4: accuracy of gender, race and age classification, by race",
