@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from clipaudit import format
-from clipaudit.vocabulary import ACCURACY, metric_words
+from clipaudit.vocabulary import ACCURACY
+
+#: The papers' words for the two harm categories (CLIP Tables 6-7, DataComp Table 6).
+HARM_WORDS = {"crime_rate": "crime-related", "non_human_rate": "non-human"}
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,30 @@ def _harm_by(probes: Sequence[Mapping[str, Any]], attribute: str, title: str) ->
     if not found:
         return None
     columns = list(dict.fromkeys(label for _, _, groups in found for label in groups))
-    rows = tuple(Row(label=f"{metric_words(metric)} ({probe['id']})",
+    rows = tuple(Row(label=f"{HARM_WORDS[metric]} ({probe['id']})",
                      cells=tuple(_cell(groups.get(label)) for label in columns)) for probe, metric, groups in found)
     return Table(id=f"clip-table-{attribute}", title=title, columns=tuple(columns), rows=rows)
+
+
+def clip_table_7_from_sweep(document: Mapping[str, Any], variant: str = "with_child") -> tuple[Table, ...]:
+    """The CLIP paper's Table 7 from a sweep: crime-related and non-human rates by age, the base
+    taxonomy's and ``variant``'s (the paper adds a 'child' class) side by side, each with its interval."""
+    rows_by_key: dict[tuple[str, str, str, str, str], Mapping[str, Any]] = {
+        (row["taxonomy"], row["probe"], row["metric"], row["variant"], row["group"]): row
+        for row in document["changes"] if row["slice"] == "age" and row["metric"] in ("crime_rate", "non_human_rate")}
+    probes = list(dict.fromkeys((taxonomy, probe) for taxonomy, probe, _, name, _ in rows_by_key if name == variant))
+    tables = []
+    for taxonomy, probe in probes:
+        groups = list(dict.fromkeys(group for key_taxonomy, key_probe, _, _, group in rows_by_key
+                                    if (key_taxonomy, key_probe) == (taxonomy, probe)))
+        columns = [(metric, name) for metric in ("crime_rate", "non_human_rate") for name in ("base", variant)]
+        rows = tuple(Row(label=group, cells=tuple(_cell(rows_by_key.get((taxonomy, probe, metric, name, group)))
+                                                  for metric, name in columns)) for group in groups)
+        tables.append(Table(id=f"clip-table-7-{taxonomy}-{probe}",
+                            title=f"Table 7: crime-related and non-human rates by age, without and with the "
+                                  f"{variant} variant ({taxonomy}, probe {probe})",
+                            columns=tuple(f"{HARM_WORDS[metric]} ({name})" for metric, name in columns), rows=rows))
+    return tuple(tables)
 
 
 def published_tables_markdown(results: Mapping[str, Any]) -> list[str]:
