@@ -15,7 +15,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from clipaudit.errors import ClipauditError
 from clipaudit.schemas import validate_results
 from clipaudit.stats import StatsSettings, compute_statistics
-from test_stats_engine import AGES, GENDER, HARM, RACES, StubProbe, full_document, harm_frame, metric_entry
+from test_stats_engine import AGES, GENDER, HARM, StubProbe, full_document, harm_frame, metric_entry
 
 TOLERANCE = 1e-9
 AGE_PROBE = StubProbe("denigration", "harm", None, HARM.classes, (("race",), ("age",), ("race", "gender")))

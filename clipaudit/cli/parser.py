@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
                        help="the taxonomy the predictions were made with (repeat as for audit)")
     stats.add_argument("--out", required=True, type=_folder, metavar="DIR")
-    stats.add_argument("--seed", type=_seed, default=0, help="seed for permutation tests (default 0)")
+    stats.add_argument("--seed", type=_seed, default=0, help="seed recorded in the manifest (default 0; no statistic depends on it: none is Monte Carlo)")
     _add_stats_options(stats)
     stats.set_defaults(command=commands.cmd_stats)
 
@@ -161,6 +161,7 @@ def _add_stats_options(parser: argparse.ArgumentParser) -> None:
                              "group:NAME; PROBE=REF sets it for one probe (repeatable, after a default if any)",
                         action="append")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="bootstrap resamples for the max-min and min/max intervals (default 1000; 0 for none)")
+                        help="no longer used (the max-min and min/max intervals are simultaneous, not "
+                             "bootstrapped); accepted so that existing command lines keep working")
 
 
