@@ -131,7 +131,7 @@ def tally_null(results: dict, probes: Sequence, tally: Tally) -> None:
                 groups = metric["groups"]
                 tally.cover("group rate", sum(g["ci_low"] <= truth <= g["ci_high"] for g in groups), len(groups))
                 comparisons = [c for c in metric["comparisons"] if c["p_value"] is not None]
-                tally.cover("difference, per comparison",
+                tally.cover(f"difference, per comparison ({metric['reference']['spec']})",
                             sum(c["difference_ci_low"] <= 0 <= c["difference_ci_high"] for c in comparisons),
                             len(comparisons))
                 disparity = metric["disparity"]

@@ -96,7 +96,12 @@ def test_reference_options(planted: pd.DataFrame, spec: str) -> None:
     for item in entry["comparisons"]:
         k1, n1 = item["successes"], item["n"]
         k2, n2 = groups[expected]["successes"], groups[expected]["n"]
-        low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
+        # Against the data-chosen best group, interval and p-value are adjusted for the k - 1 comparisons.
+        selection = len(entry["comparisons"]) if spec == "best" else 1
+        assert item["selection_factor"] == selection
+        assert item["p_value"] == pytest.approx(min(1.0, selection * item["p_value_unselected"]), rel=1e-12)
+        low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff",
+                                               alpha=0.05 / selection)
         assert (item["difference_ci_low"], item["difference_ci_high"]) == pytest.approx((low, high), abs=TOLERANCE)
         assert item["compared_with"] == expected and item["reference_value"] == k2 / n2
 

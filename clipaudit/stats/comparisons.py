@@ -104,10 +104,14 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
     rest_k, rest_n = total_successes - k1, total_n - n1
     has_rest = rest_n > 0
     safe_rest_n = np.maximum(rest_n, 1)
-    versus_sample = newcombe_difference(k1, n1, k2, n2, confidence=settings.confidence)
+    # Against a data-chosen reference the intervals are selection-adjusted like the p-value (Bonferroni
+    # over the group's k - 1 comparisons): the interval against the best group picked afterwards is
+    # the most extreme of them and would not cover at the stated level.
+    level = 1.0 - (1.0 - settings.confidence) / selection
+    versus_sample = newcombe_difference(k1, n1, k2, n2, confidence=level)
     versus_rest = newcombe_difference(k1, n1, rest_k, safe_rest_n, confidence=settings.confidence)
-    ratios = katz_ratio(k1, n1, k2, n2, confidence=settings.confidence)
-    odds = odds_ratio(k1, n1, k2, n2, confidence=settings.confidence)
+    ratios = katz_ratio(k1, n1, k2, n2, confidence=level)
+    odds = odds_ratio(k1, n1, k2, n2, confidence=level)
     difference, difference_low, difference_high = versus_sample.estimate, versus_sample.low, versus_sample.high
     ratio, ratio_low, ratio_high = ratios.estimate, ratios.low, ratios.high
     reference_value = k2 / n2
@@ -148,7 +152,8 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
             "difference": delta, "difference_ci_low": float(difference_low[position]),
             "difference_ci_high": float(difference_high[position]),
             "difference_method": versus_sample.method + (
-                ", scaled from group vs rest" if reference.kind == "overall" else ""),
+                ", scaled from group vs rest" if reference.kind == "overall" else "") + (
+                f", selection-adjusted (level {level:.4g} for k - 1 = {selection} comparisons)" if selection > 1 else ""),
             "difference_vs_rest": float(versus_rest.estimate[position]) if has_rest[position] else None,
             "difference_vs_rest_ci_low": float(versus_rest.low[position]) if has_rest[position] else None,
             "difference_vs_rest_ci_high": float(versus_rest.high[position]) if has_rest[position] else None,
