@@ -42,6 +42,7 @@ def _run_options(arguments: argparse.Namespace):
         seed=arguments.seed,
         cache_dir=arguments.cache_dir,
         skip_bad_images=arguments.skip_bad_images,
+        allow_unmatched=arguments.allow_unmatched,
         trust_remote_code=arguments.trust_remote_code,
         progress=not arguments.quiet,
     )
@@ -124,7 +125,8 @@ def cmd_stats(arguments: argparse.Namespace) -> int:
     from clipaudit.restats import recompute_statistics
 
     settings = _stats_settings(arguments)
-    results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=settings)
+    results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=settings,
+                                   allow_unmatched=arguments.allow_unmatched)
     _write_results(results, None, arguments.out)
     return EXIT_OK
 

@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the taxonomy the predictions were made with (repeat as for audit)")
     stats.add_argument("--out", required=True, type=_folder, metavar="DIR")
     stats.add_argument("--seed", type=_seed, default=0, help="seed for permutation tests (default 0)")
+    _add_allow_unmatched(stats)
     _add_stats_options(stats)
     stats.set_defaults(command=commands.cmd_stats)
 
@@ -137,9 +138,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="embedding cache (default: $CLIPAUDIT_CACHE_DIR or ~/.cache/clipaudit)")
     parser.add_argument("--skip-bad-images", action="store_true",
                         help="skip missing or unreadable images (counted in the manifest) instead of stopping")
+    _add_allow_unmatched(parser)
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow a checkpoint's own Python code to run (off unless you ask)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_allow_unmatched(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unmatched", action="store_true",
+                        help="go on when dataset labels of a probe's target match no class id (otherwise exit 2 "
+                             "naming them); the report and the terminal then say so first")
 
 
 def _add_stats_options(parser: argparse.ArgumentParser) -> None:

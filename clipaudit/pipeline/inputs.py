@@ -9,7 +9,12 @@ import numpy as np
 
 from clipaudit.errors import TaxonomyError
 from clipaudit.pipeline.options import AuditOptions
-from clipaudit.taxonomy import Taxonomy, check_against_dataset, check_against_model
+from clipaudit.taxonomy import (
+    Taxonomy,
+    check_against_dataset,
+    check_against_model,
+    unmatched_target_values,
+)
 
 
 @dataclass
@@ -21,6 +26,7 @@ class AuditInputs:
     cache_dir: Path
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
+    alerts: list[str] = field(default_factory=list)  # what a reader must see before any number (manifest.alerts)
 
     @property
     def model_manifest(self) -> dict:
@@ -41,8 +47,10 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     dataset = load_dataset(data, cache_dir=cache_dir)
     values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
     warnings = list(dict.fromkeys(
-        warning for taxonomy in taxonomies for warning in _check_taxonomy_fits_dataset(taxonomy, dataset, values)
+        warning for taxonomy in taxonomies
+        for warning in _check_taxonomy_fits_dataset(taxonomy, dataset, values, allow_unmatched=options.allow_unmatched)
     ))
+    alerts = unmatched_alerts(taxonomies, values) if options.allow_unmatched else []
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
@@ -56,17 +64,31 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
-    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings)
+    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings,
+                       alerts=alerts)
 
 
-def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]]) -> list[str]:
+def unmatched_alerts(taxonomies: list[Taxonomy], values: dict[str, set[str]]) -> list[str]:
+    """What --allow-unmatched let through, in words a report and the terminal show first."""
+    alerts = []
+    for taxonomy in taxonomies:
+        for probe in taxonomy.probes:
+            unmatched = unmatched_target_values(probe, values.get(probe.target or "", set()))
+            if unmatched is not None:
+                alerts.append(unmatched.alert())
+    return list(dict.fromkeys(alerts))
+
+
+def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]], *,
+                                 allow_unmatched: bool) -> list[str]:
     """Errors stop the audit; warnings are returned for the manifest and the report's caveats.
 
-    A target value with no class is only a warning in general (those images count as
-    misclassified), but an error where the dataset explains that the attribute does not map
-    onto the vocabulary the taxonomy uses (UTKFace's 5 race groups against FairFace's 7).
+    A target value with no class is an error unless ``allow_unmatched`` (those images would
+    count as misclassified, so a label spelling would read as a disparity); where the dataset
+    explains that the attribute does not map onto the taxonomy's vocabulary (UTKFace's 5 race
+    groups against FairFace's 7), the error says so.
     """
-    problems = check_against_dataset(taxonomy, values)
+    problems = check_against_dataset(taxonomy, values, allow_unmatched=allow_unmatched)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
     if errors:
         note = _dataset_note(dataset, errors[0])
@@ -74,7 +96,7 @@ def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, 
         raise TaxonomyError(f"{errors[0]}{note}{more}")
     notes = getattr(dataset, "notes", {}) or {}
     for probe in taxonomy.probes:
-        if probe.target in notes and probe.target in values:
+        if probe.target in notes and probe.target in values and not allow_unmatched:
             unmapped = sorted(values[probe.target] - set(probe.class_ids()))
             if unmapped:
                 raise TaxonomyError(

@@ -25,6 +25,7 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
     statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
+    alerts = [*manifest.get("alerts", []), *filter(None, [no_test_alert(statistics, settings.min_n)])]
     described = taxonomy.to_dict()
     protocol = {probe["id"]: probe for probe in described["probes"]}
     probes = []
@@ -38,6 +39,7 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         "manifest": {
             "python": platform.python_version(),
             **manifest,
+            "alerts": alerts,
             "taxonomy": {key: value for key, value in described.items() if key != "probes"},
             "timings": rounded_timings(timings),
             "statistics": statistics["statistics"],
@@ -46,6 +48,26 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         "findings": statistics["findings"],
     })
     return check_own(results, "results")
+
+
+def no_test_alert(statistics: dict, min_n: int) -> str | None:
+    """When no test could run because every slice has fewer than two groups of --min-n images, say so,
+    and which --min-n would let the largest groups be tested (a test needs two groups)."""
+    if statistics["statistics"]["tests"]:
+        return None
+    second_largest = []
+    for probe in statistics["probes"]:
+        for slice_entry in probe["slices"]:
+            for metric in slice_entry["metrics"]:
+                sizes = sorted((group["n"] for group in metric["groups"]), reverse=True)
+                if sum(size >= min_n for size in sizes) >= 2:
+                    return None  # groups were large enough; the tests did not run for another reason (its note)
+                second_largest.append(sizes[1] if len(sizes) > 1 else 0)
+    largest = max(second_largest, default=0)
+    if largest == 0:
+        return "no test could run: no slice has two groups with images to compare"
+    return (f"no test could run: no slice has two groups of at least --min-n {min_n} images; "
+            f"--min-n {largest} would allow tests (groups that small have wide intervals)")
 
 
 def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path, *, comparison: dict | None = None) -> list[Path]:
