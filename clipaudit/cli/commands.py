@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from clipaudit import progress
 from clipaudit.cli.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION
+from clipaudit.cli.summary import alert_lines, findings_table, written_lines
 from clipaudit.cli.terminal import say
 from clipaudit.errors import UsageError
 
@@ -57,14 +59,15 @@ def _say_notes(options) -> None:
 def cmd_audit(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
 
-    quiet_libraries()
+    quiet_libraries(quiet=arguments.quiet)
     options, settings = _run_options(arguments), _stats_settings(arguments)
     taxonomy = _taxonomy(arguments.taxonomy)
     check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
-    run = run_audit(taxonomy=taxonomy, data=arguments.data, model=arguments.model, options=options,
-                    stats_settings=settings)
-    comparison = check(run.results, run.predictions) if check else None
-    _write_results(run.results, run.predictions, arguments.out, comparison=comparison)
+    with progress.shown(options.progress):
+        run = run_audit(taxonomy=taxonomy, data=arguments.data, model=arguments.model, options=options,
+                        stats_settings=settings)
+        comparison = check(run.results, run.predictions) if check else None
+        _write_results(run.results, run.predictions, arguments.out, comparison=comparison)
     _say_notes(options)
     if comparison is None:
         return EXIT_OK
@@ -74,7 +77,7 @@ def cmd_audit(arguments: argparse.Namespace) -> int:
 def cmd_demo(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
 
-    quiet_libraries()
+    quiet_libraries(quiet=arguments.quiet)
     options, settings = _run_options(arguments), _stats_settings(arguments)
     data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
     model = "demo"
@@ -83,9 +86,10 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import retrain_demo_model
 
         model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
-    run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
-                    stats_settings=settings)
-    _write_results(run.results, run.predictions, arguments.out)
+    with progress.shown(options.progress):
+        run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
+                        stats_settings=settings)
+        _write_results(run.results, run.predictions, arguments.out)
     _say_notes(options)
     return EXIT_OK
 
@@ -93,7 +97,7 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
 def cmd_validate(arguments: argparse.Namespace) -> int:
     from clipaudit.validate import validate_command
 
-    quiet_libraries()
+    quiet_libraries(quiet=True)
     report_lines, ok = validate_command(
         arguments.file, data=arguments.data, model=arguments.model, cache_dir=arguments.cache_dir
     )
@@ -108,12 +112,17 @@ def cmd_sweep(arguments: argparse.Namespace) -> int:
     from clipaudit.sweep.spec import load_sweep_spec
     from clipaudit.taxonomy import load_taxonomy
 
-    quiet_libraries()
+    quiet_libraries(quiet=arguments.quiet)
     options, settings = _run_options(arguments), _stats_settings(arguments)
     spec = load_sweep_spec(arguments.spec) if arguments.spec else None
-    run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
-                    model=arguments.model, options=options, settings=settings, spec=spec)
-    written = write_sweep_outputs(run, arguments.out)
+    with progress.shown(options.progress):
+        run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
+                        model=arguments.model, options=options, settings=settings, spec=spec)
+        written = write_sweep_outputs(run, arguments.out)
+    for note in (spec.notes if spec is not None else []):
+        say(f"clipaudit: note: {note}")
+    for line in alert_lines(run.document):
+        say(line)
     findings = run.document["findings"]
     _say_paths(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:",
                written)
@@ -125,9 +134,10 @@ def cmd_stats(arguments: argparse.Namespace) -> int:
     from clipaudit.restats import recompute_statistics
 
     settings = _stats_settings(arguments)
-    results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=settings,
-                                   allow_unmatched=arguments.allow_unmatched)
-    _write_results(results, None, arguments.out)
+    with progress.shown(not arguments.quiet):
+        results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy),
+                                       settings=settings, allow_unmatched=arguments.allow_unmatched)
+        _write_results(results, None, arguments.out)
     return EXIT_OK
 
 
@@ -206,18 +216,24 @@ def _write_results(results: dict, predictions, out: Path, *, comparison=None) ->
     written = write_outputs(results, predictions, out, comparison=comparison.to_dict() if comparison else None)
     if comparison is None:  # a reused --out must not keep an earlier run's verdict next to these results
         remove_stale_outputs(out, COMPARE_OUTPUTS)
-    significant = sum(1 for finding in results.get("findings", []) if finding.get("significant"))
+    for line in alert_lines(results):  # first: a reader who stops at the top must not miss them
+        say(line)
+    findings = results.get("findings", [])
+    significant = sum(1 for finding in findings if finding.get("significant"))
+    for line in findings_table(findings):
+        say(line)
     _say_paths(f"{significant} significant finding(s) after correction; wrote:", written)
 
 
 def _say_paths(headline: str, written: list[Path]) -> None:
-    say(headline)
-    for path in written:
-        say(f"  {path}")
+    for line in written_lines(headline, written):
+        say(line)
 
 
-def quiet_libraries() -> None:
-    """transformers' load-time chatter is not for auditors; what matters goes in the manifest."""
+def quiet_libraries(*, quiet: bool = True) -> None:
+    """transformers' load-time chatter is not for auditors (what matters goes in the manifest); the
+    Hub's download bars are shown unless ``quiet``, so a first run with a large checkpoint does not
+    look frozen."""
     import logging
     import os
     import warnings
@@ -230,10 +246,16 @@ def quiet_libraries() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
         from huggingface_hub.utils import logging as hub_logging
 
         hub_logging.set_verbosity_error()
+        if quiet:
+            hf_logging.disable_progress_bar()
+            disable_progress_bars()
+        else:
+            hf_logging.enable_progress_bar()
+            enable_progress_bars()
     except ImportError:
         pass
 

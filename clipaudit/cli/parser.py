@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--out", required=True, type=_folder, metavar="DIR")
     stats.add_argument("--seed", type=_seed, default=0, help="seed for permutation tests (default 0)")
     _add_allow_unmatched(stats)
+    stats.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_stats_options(stats)
     stats.set_defaults(command=commands.cmd_stats)
 
@@ -141,7 +142,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_allow_unmatched(parser)
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow a checkpoint's own Python code to run (off unless you ask)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines or download bars on stderr (the findings and the files written "
+                             "are still listed)")
 
 
 def _add_allow_unmatched(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from clipaudit.errors import TaxonomyError
 from clipaudit.pipeline.options import AuditOptions
+from clipaudit.progress import step
 from clipaudit.taxonomy import (
     Taxonomy,
     check_against_dataset,
@@ -44,7 +45,8 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     check_cache_dir(cache_dir, option="--cache-dir" if options.cache_dir else "cache folder")
-    dataset = load_dataset(data, cache_dir=cache_dir)
+    with step(f"reading the dataset {data}"):
+        dataset = load_dataset(data, cache_dir=cache_dir)
     values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
     warnings = list(dict.fromkeys(
         warning for taxonomy in taxonomies
@@ -54,13 +56,14 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
-    zero_shot_model = load_model(
-        model,
-        device=options.device,
-        dtype=options.dtype,
-        cache_dir=cache_dir,
-        trust_remote_code=options.trust_remote_code,
-    )
+    with step(f"loading the model {model} (downloads show their own progress)"):
+        zero_shot_model = load_model(
+            model,
+            device=options.device,
+            dtype=options.dtype,
+            cache_dir=cache_dir,
+            trust_remote_code=options.trust_remote_code,
+        )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark

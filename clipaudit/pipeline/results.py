@@ -13,6 +13,7 @@ import pandas as pd
 from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.files import write_output_files
 from clipaudit.pipeline.manifest import rounded_timings
+from clipaudit.progress import step
 from clipaudit.stats import StatsSettings, compute_statistics
 from clipaudit.stats.confusion import confusion_matrix
 from clipaudit.taxonomy import Taxonomy
@@ -22,7 +23,8 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
                   timings: dict, started: float) -> dict:
     """Statistics over a predictions table, wrapped with the manifest into a results document."""
     mark = time.perf_counter()
-    statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
+    with step(f"statistics over {len(predictions):,} predictions"):
+        statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
     alerts = [*manifest.get("alerts", []), *filter(None, [no_test_alert(statistics, settings.min_n)])]
@@ -77,10 +79,11 @@ def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path
     from clipaudit.predictions import predictions_to_parquet_bytes
     from clipaudit.report import render_model_index, render_report, render_summary_markdown
 
-    files = {"results.json": to_json_bytes(results)}
-    if predictions is not None:
-        files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
-    files["report.html"] = render_report(results, comparison=comparison).encode("utf-8")
-    files["summary.md"] = render_summary_markdown(results).encode("utf-8")
-    files["model-index.yaml"] = render_model_index(results).encode("utf-8")
+    with step("writing the report"):
+        files = {"results.json": to_json_bytes(results)}
+        if predictions is not None:
+            files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
+        files["report.html"] = render_report(results, comparison=comparison).encode("utf-8")
+        files["summary.md"] = render_summary_markdown(results).encode("utf-8")
+        files["model-index.yaml"] = render_model_index(results).encode("utf-8")
     return write_output_files(Path(out_dir), files)

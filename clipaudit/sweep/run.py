@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+
+from clipaudit import progress
 from clipaudit.pipeline.encode import encode_images, score_taxonomies
 from clipaudit.pipeline.inputs import load_inputs
 from clipaudit.pipeline.manifest import rounded_timings, run_manifest
@@ -34,15 +36,17 @@ def run_sweep(
     """Encode the images once, score every variant, and compare each with its base."""
     started = time.perf_counter()
     variants = [variant for taxonomy in taxonomies for variant in sweep_variants(taxonomy, spec)]
-    inputs = load_inputs(taxonomies=[v.taxonomy for v in variants], data=data, model=model, options=options)
-    images = encode_images(inputs, options)
-    scored = score_taxonomies(inputs, images, [variant.taxonomy for variant in variants])
+    with progress.shown(options.progress):
+        inputs = load_inputs(taxonomies=[v.taxonomy for v in variants], data=data, model=model, options=options)
+        images = encode_images(inputs, options)
+        scored = score_taxonomies(inputs, images, [variant.taxonomy for variant in variants])
     timings = {**inputs.timings, "embed_images_s": images.seconds, "embed_texts_s": scored.embed_texts_s,
                "score_s": scored.score_s}
     predictions = {variant.key: frame for variant, frame in zip(variants, scored.predictions)}
 
     mark = time.perf_counter()
-    rows, class_changes = compare_variants(variants, predictions, settings=settings)
+    with progress.shown(options.progress), progress.step(f"paired tests over {len(variants)} taxonomy versions"):
+        rows, class_changes = compare_variants(variants, predictions, settings=settings)
     table = pd.DataFrame(rows)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
