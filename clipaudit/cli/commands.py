@@ -163,8 +163,6 @@ def _baseline_check(arguments: argparse.Namespace, taxonomy):
     settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
     baseline = load_audit_output(arguments.baseline, role="baseline")
     thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds is not None else None
-    if thresholds is None:  # the default rules compare every probe: both sides must have the same ones
-        _require_same_probes(set(baseline.probes), set(taxonomy.probe_ids()), baseline=arguments.baseline)
     planned = PlannedAudit(label=str(arguments.out), probes={probe.id: probe for probe in taxonomy.probes})
     check_rules_before_run(baseline, thresholds, planned)
 
@@ -175,22 +173,13 @@ def _baseline_check(arguments: argparse.Namespace, taxonomy):
     return check
 
 
-def _require_same_probes(baseline_probes: set[str], candidate_probes: set[str], *, baseline: Path) -> None:
-    from clipaudit.errors import CompareError
-
-    for probe_id in sorted(baseline_probes ^ candidate_probes):
-        where, other = ("the baseline", "the candidate taxonomy") if probe_id in baseline_probes else ("the candidate taxonomy", "the baseline")
-        raise CompareError(
-            f"probe {probe_id!r} is in {where} but not in {other} ({baseline}); "
-            "give --thresholds rules for the probes to compare, or audit with the baseline's taxonomy"
-        )
-
-
 def _report_comparison(comparison, out: Path) -> int:
     """Write the comparison's files; one stderr line per violation; exit 1 on any."""
     from clipaudit.compare import write_comparison
 
     written = write_comparison(comparison, out)
+    for note in comparison.notes:
+        say(f"clipaudit: note: {note}")
     for line in comparison.violation_lines():
         say(f"clipaudit: regression: {line}")
     summary = comparison.summary()
