@@ -119,14 +119,13 @@ def cmd_sweep(arguments: argparse.Namespace) -> int:
         run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
                         model=arguments.model, options=options, settings=settings, spec=spec)
         written = write_sweep_outputs(run, arguments.out)
-    for note in (spec.notes if spec is not None else []):
-        say(f"clipaudit: note: {note}")
     for line in alert_lines(run.document):
         say(line)
     findings = run.document["findings"]
     _say_paths(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:",
                written)
-    _say_notes(options)
+    for note in run.document["manifest"]["notes"]:  # --num-workers capped, identical variants dropped
+        say(f"clipaudit: note: {note}")
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from clipaudit.stats import StatsSettings
 from clipaudit.sweep.changes import compare_variants
 from clipaudit.sweep.document import SweepRun, sweep_document
 from clipaudit.sweep.spec import SweepSpec
-from clipaudit.sweep.variants import sweep_variants
+from clipaudit.sweep.variants import distinct_variants, sweep_variants
 from clipaudit.taxonomy import Taxonomy
 
 
@@ -35,7 +35,11 @@ def run_sweep(
 ) -> SweepRun:
     """Encode the images once, score every variant, and compare each with its base."""
     started = time.perf_counter()
-    variants = [variant for taxonomy in taxonomies for variant in sweep_variants(taxonomy, spec)]
+    variants, dropped = [], []
+    for taxonomy in taxonomies:
+        kept, notes = distinct_variants(sweep_variants(taxonomy, spec))
+        variants += kept
+        dropped += notes
     with progress.shown(options.progress):
         inputs = load_inputs(taxonomies=[v.taxonomy for v in variants], data=data, model=model, options=options)
         images = encode_images(inputs, options)
@@ -51,5 +55,6 @@ def run_sweep(
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
     manifest = {**run_manifest(inputs, images, data=data, options=options), "timings": rounded_timings(timings)}
+    manifest["notes"] = [*manifest["notes"], *dropped]
     document = sweep_document(variants, table, class_changes, manifest=manifest, settings=settings)
     return SweepRun(document=document, table=table, timings=timings)

@@ -42,3 +42,32 @@ def sweep_variants(taxonomy: Taxonomy, spec: SweepSpec | None = None) -> list[Sw
     if duplicates:
         raise TaxonomyError(f"{base_name}: variant id {duplicates[0]!r} is used twice in the sweep (declared and generated?)")
     return variants
+
+
+def distinct_variants(variants: list[SweepVariant]) -> tuple[list[SweepVariant], list[str]]:
+    """The variants that ask the model something new, and a note for each one dropped because it
+    asks exactly what an earlier one asks (a spec's template set equal to the taxonomy's own
+    templates generates copies of the base and of every synonym variant: tests wasted on no change)."""
+    kept: list[SweepVariant] = []
+    first_with: dict[str, SweepVariant] = {}
+    notes = []
+    for variant in variants:
+        question = what_the_model_is_asked(variant.taxonomy)
+        if question in first_with:
+            earlier = first_with[question]
+            notes.append(f"variant '{variant.id}' of {variant.taxonomy_name} asks exactly what '{earlier.id}' asks "
+                         "(same classes, categories and prompts); dropped")
+            continue
+        first_with[question] = variant
+        kept.append(variant)
+    return kept, notes
+
+
+def what_the_model_is_asked(taxonomy: Taxonomy) -> str:
+    """Every probe's classes, categories and prompts as sent, slices and target: equal means equal results."""
+    import json
+
+    probes = [[probe.id, probe.kind, probe.target, [list(slice_) for slice_ in probe.slices],
+               [[cls.id, cls.category, list(taxonomy.prompts_for(probe, cls))] for cls in probe.classes]]
+              for probe in taxonomy.probes]
+    return json.dumps(probes)
