@@ -98,13 +98,23 @@ def cmd_validate(arguments: argparse.Namespace) -> int:
     from clipaudit.validate import validate_command
 
     quiet_libraries(quiet=True)
-    report_lines, ok = validate_command(
+    validation = validate_command(
         arguments.file, data=arguments.data, model=arguments.model, cache_dir=arguments.cache_dir
     )
-    stream = sys.stdout if ok else sys.stderr
-    for line in report_lines:
+    for line in validation.taxonomy_lines:
+        say(line, stream=sys.stdout)
+    stream = sys.stdout if validation.ok else sys.stderr
+    for line in validation.problem_lines:
         say(line, stream=stream)
-    return EXIT_OK if ok else EXIT_BAD_INPUT
+    return EXIT_OK if validation.ok else EXIT_BAD_INPUT
+
+
+def cmd_list(arguments: argparse.Namespace) -> int:
+    from clipaudit.cli.listing import shipped_lines
+
+    for line in shipped_lines():
+        say(line, stream=sys.stdout)
+    return EXIT_OK
 
 
 def cmd_sweep(arguments: argparse.Namespace) -> int:
