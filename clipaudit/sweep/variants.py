@@ -18,6 +18,7 @@ class SweepVariant:
     id: str
     description: str
     taxonomy: Taxonomy
+    generated: bool = False  # made by a sweep spec's combinations, not written in the taxonomy
 
     @property
     def key(self) -> str:
@@ -35,7 +36,8 @@ def sweep_variants(taxonomy: Taxonomy, spec: SweepSpec | None = None) -> list[Sw
         extended = taxonomy.with_variant_documents(documents, source=str(spec.path))
         for document in documents:
             variants.append(
-                SweepVariant(base_name, document["id"], document.get("description", ""), extended.apply_variant(document["id"]))
+                SweepVariant(base_name, document["id"], document.get("description", ""),
+                             extended.apply_variant(document["id"]), generated=True)
             )
     ids = [variant.id for variant in variants]
     duplicates = sorted({variant_id for variant_id in ids if ids.count(variant_id) > 1})
@@ -45,20 +47,21 @@ def sweep_variants(taxonomy: Taxonomy, spec: SweepSpec | None = None) -> list[Sw
 
 
 def distinct_variants(variants: list[SweepVariant]) -> tuple[list[SweepVariant], list[str]]:
-    """The variants that ask the model something new, and a note for each one dropped because it
-    asks exactly what an earlier one asks (a spec's template set equal to the taxonomy's own
-    templates generates copies of the base and of every synonym variant: tests wasted on no change)."""
+    """The variants without generated copies, and a note for each generated variant dropped because
+    it asks exactly what an earlier one asks (a spec's template set equal to the taxonomy's own
+    templates generates copies of the base and of every synonym variant: tests wasted on no change).
+    Variants written in the taxonomy stay, copies or not: an author may keep one as a control."""
     kept: list[SweepVariant] = []
     first_with: dict[str, SweepVariant] = {}
     notes = []
     for variant in variants:
         question = what_the_model_is_asked(variant.taxonomy)
-        if question in first_with:
+        if variant.generated and question in first_with:
             earlier = first_with[question]
             notes.append(f"variant '{variant.id}' of {variant.taxonomy_name} asks exactly what '{earlier.id}' asks "
                          "(same classes, categories and prompts); dropped")
             continue
-        first_with[question] = variant
+        first_with.setdefault(question, variant)
         kept.append(variant)
     return kept, notes
 
