@@ -85,6 +85,7 @@ def test_allow_unmatched_goes_on_and_says_so_first_in_terminal_report_and_stats(
     assert len(alerts) == 1 and "'Latino Hispanic'" in alerts[0]
     html = (out / "report.html").read_text()
     assert html.index("--allow-unmatched: probe") < html.index("<h2")  # above every section
+    assert "> **Read first:** --allow-unmatched: probe" in (out / "summary.md").read_text()
     # `clipaudit stats` on those predictions refuses them the same way, and allows them the same way
     again = tmp_path / "again"
     assert run_cli("stats", out / "predictions.parquet", "--taxonomy", taxonomy_file, "--out", again) == 2
