@@ -482,6 +482,15 @@ def test_audit_with_baseline(face_folder, tiny_clip_dir, tmp_path, cache_dir, ca
     report = (again / "report.html").read_text()
     assert "Comparison with the baseline" in report and "Every rule holds" in report
 
+    # A pull request that adds a probe passes the gate: the new probe is listed, the others compared.
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(E2E_TAXONOMY + "  - id: harm_by_age\n    kind: harm\n    classes:\n"
+                                    "      - {id: thief, category: crime}\n      - {id: person}\n    slices: [age]\n")
+    assert run_cli(*audit_argv(grown, data, tiny_clip_dir, tmp_path / "grown", cache_dir, "--baseline", baseline)) == 0
+    assert load(tmp_path / "grown")["probes_added"] == ["harm_by_age"]
+    assert {check["probe"] for check in load(tmp_path / "grown")["checks"]} == {"gender", "denigration"}
+    assert "probes added in the candidate, not compared: harm_by_age" in capsys.readouterr().err
+
     # A baseline that got every image's gender right: any mistake now is a drop in accuracy.
     predictions = pd.read_parquet(baseline / "predictions.parquet")
     gender_rows = predictions["probe"] == "gender"
