@@ -61,6 +61,8 @@ def describe_taxonomy(taxonomy: Taxonomy) -> list[str]:
         lines.append(f"  {' '.join(taxonomy.description.split())}")
     if taxonomy.templates:
         lines.append("  templates: " + ", ".join(_quoted(template) for template in taxonomy.templates))
+    for grouping in taxonomy.attribute_groups:
+        lines.append(f"  slice column {grouping.id} groups {grouping.attribute}: {_groups(grouping)}")
     for probe in taxonomy.probes:
         what = f"attribute, target column '{probe.target}'" if probe.kind == "attribute" else \
             f"harm, categories {', '.join(probe.categories()) or 'none'}"
@@ -74,10 +76,17 @@ def describe_taxonomy(taxonomy: Taxonomy) -> list[str]:
             lead = f"  {cls.id.ljust(width)}  {category}"
             lines.append(lead + _quoted(prompts[0]))
             lines += [" " * len(lead) + _quoted(prompt) for prompt in prompts[1:]]
+        for grouping in probe.outcome_groups:
+            lines.append(f"  outcome grouping {grouping.id} (metric {grouping.metric}): {_groups(grouping)}")
     for variant in taxonomy.variants:
         lines.append(f"variant {variant.id}" + (f": {' '.join(variant.description.split())}"
                                                  if variant.description else ""))
     return lines
+
+
+def _groups(grouping) -> str:
+    return "; ".join(f"{group.id} = " + ("every other value" if group.rest else ", ".join(group.members))
+                     for group in grouping.groups)
 
 
 def _quoted(text: str) -> str:

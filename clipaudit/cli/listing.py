@@ -14,7 +14,8 @@ def shipped_lines() -> list[str]:
     lines = ["taxonomies (--taxonomy NAME; clipaudit validate NAME shows one in full):"]
     for name, taxonomy in taxonomies.items():
         probes = ", ".join(probe.id for probe in taxonomy.probes)
-        variants = f"; {len(taxonomy.variants)} variants" if taxonomy.variants else ""
+        count = len(taxonomy.variants)
+        variants = f"; {count} variant{'s' if count != 1 else ''}" if count else ""
         lines.append(f"  {name.ljust(width)}  {_first_sentence(taxonomy.description)} "
                      f"[probes: {probes}{variants}]")
     lines.append("sweep presets (clipaudit sweep --spec NAME):")
