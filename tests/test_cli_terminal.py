@@ -238,3 +238,18 @@ def test_every_option_has_help_and_data_names_the_seed():
     assert [name for name, action in actions if not (action.help or "").strip()] == []
     data_helps = [action.help for name, action in actions if name.endswith(" --data")]
     assert data_helps and all("synthetic[:N[:SEED]]" in text for text in data_helps if "SPEC as for" not in text)
+
+
+def test_values_an_outcome_grouping_scores_are_not_unmatched():
+    """DataComp's UTKFace protocol scores UTKFace's 5 races as White / non-White against FairFace's 7 classes."""
+    from clipaudit.taxonomy import check_against_dataset, load_taxonomy
+
+    values = {"race": {"White", "Black", "Indian", "Asian", "Others"}, "gender": {"Male", "Female"},
+              "age": {"20-29"}, "race_binary": {"White", "non-White"}}
+    problems = check_against_dataset(load_taxonomy("datacomp_utkface"), values)
+    assert [problem for problem in problems if problem.severity == "error"] == []
+    grouped = [problem for problem in problems if "'Asian', 'Others'" in problem.message]
+    assert len(grouped) == 1 and "scored by accuracy_race_binary only" in grouped[0].message
+    problems = check_against_dataset(load_taxonomy("fairface_demographics"), values)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    assert len(errors) == 1 and "'Asian' (did you mean 'East Asian'?), 'Others'" in errors[0].message

@@ -79,14 +79,29 @@ class UnmatchedValues:
 
 
 def unmatched_target_values(probe: Probe, values: set[str]) -> UnmatchedValues | None:
-    """The target values of ``probe`` that no class id names (None for harm probes or when all match)."""
+    """The target values of ``probe`` that no class id names (None for harm probes or when all match).
+
+    A value that every outcome grouping of the probe places in a group is scored through those
+    groupings (DataComp's UTKFace protocol scores UTKFace's 5 races as White / non-White against
+    FairFace's 7 classes), so it is not unmatched; :func:`grouped_only_values` lists it.
+    """
     if probe.target is None:
         return None
-    unmatched = tuple(sorted(set(values) - set(probe.class_ids())))
+    unmatched = tuple(sorted(value for value in set(values) - set(probe.class_ids())
+                             if value not in grouped_only_values(probe, {value})))
     if not unmatched:
         return None
     closest = tuple(closest_id(value, probe.class_ids()) for value in unmatched)
     return UnmatchedValues(probe.id, probe.target, unmatched, closest)
+
+
+def grouped_only_values(probe: Probe, values: set[str]) -> list[str]:
+    """Target values no class id names but every outcome grouping of the probe places in a group."""
+    groupings = getattr(probe, "outcome_groups", ())
+    if not groupings:
+        return []
+    return sorted(value for value in set(values) - set(probe.class_ids())
+                  if all(grouping.group_of(value) is not None for grouping in groupings))
 
 
 UNMATCHED_CONSEQUENCE = "their images can never be classified correctly"
@@ -107,6 +122,13 @@ def _target_vocabulary(probe: Probe, probe_path: str, values: set[str], located:
                 child_path(child_path(child_path(probe_path, "classes"), class_index), "id"),
                 f"class '{class_id}' never occurs in column '{probe.target}' (its values: {values_shown})",
                 severity="warning"))
+    grouped = grouped_only_values(probe, values)
+    if grouped:
+        metrics = ", ".join(grouping.metric for grouping in probe.outcome_groups)
+        problems.append(located.problem(
+            child_path(probe_path, "classes"),
+            f"dataset value(s) {', '.join(map(repr, grouped))} of column '{probe.target}' match no class id; "
+            f"they are scored by {metrics} only (accuracy counts them as misclassified)", severity="warning"))
     unmatched = unmatched_target_values(probe, values)
     if unmatched is not None:
         message = f"{unmatched.describe()}; {UNMATCHED_CONSEQUENCE}" if allow_unmatched else unmatched.refusal()
