@@ -44,6 +44,7 @@ def _run_options(arguments: argparse.Namespace):
         skip_bad_images=arguments.skip_bad_images,
         trust_remote_code=arguments.trust_remote_code,
         progress=not arguments.quiet,
+        shard_images=arguments.shard_images,
     )
 
 
@@ -53,10 +54,53 @@ def _say_notes(options) -> None:
         say(f"clipaudit: note: {note}")
 
 
+def cmd_embed(arguments: argparse.Namespace) -> int:
+    """Fill the embedding cache: part i of N of the image shards (or all), and the prompts of any taxonomy given."""
+    from clipaudit.embed import Part
+    from clipaudit.pipeline.encode import encode_part, launcher_part
+    from clipaudit.pipeline.inputs import load_inputs
+    from clipaudit.taxonomy import load_taxonomy
+
+    quiet_libraries()
+    options = _run_options(arguments)
+    part = arguments.shard or launcher_part()
+    taxonomies = [load_taxonomy(name) for name in arguments.taxonomy or []]
+    inputs = load_inputs(taxonomies=taxonomies, data=arguments.data, model=arguments.model, options=options)
+    encode_part(inputs, options, part)
+    if taxonomies:
+        from clipaudit.pipeline.encode import embed_prompts
+
+        embed_prompts(inputs, taxonomies)
+    which = "every shard" if part == Part() else f"shards {part.index}/{part.count}"
+    say(f"clipaudit: {which} of {arguments.data} cached for {arguments.model} in {inputs.cache_dir}")
+    _say_notes(options)
+    return EXIT_OK
+
+
+def _other_rank_encodes(arguments: argparse.Namespace, taxonomy_names: list[str], data: str, model: str) -> bool:
+    """Under torchrun, a rank other than 0 encodes its part of the shards and writes nothing else:
+    True when this process was such a rank and has done so."""
+    from clipaudit.pipeline.encode import encode_part, launcher_part
+    from clipaudit.pipeline.inputs import load_inputs
+    from clipaudit.taxonomy import load_taxonomy
+
+    part = launcher_part()
+    if part.index == 0:
+        return False
+    options = _run_options(arguments)
+    taxonomies = [load_taxonomy(name) for name in taxonomy_names]
+    inputs = load_inputs(taxonomies=taxonomies, data=data, model=model, options=options)
+    encode_part(inputs, options, part)
+    say(f"clipaudit: rank {part.index} of {part.count}: its shards are cached; rank 0 writes the outputs")
+    return True
+
+
 def cmd_audit(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
 
     quiet_libraries()
+    if _other_rank_encodes(arguments, arguments.taxonomy, arguments.data, arguments.model):
+        return EXIT_OK
     options, settings = _run_options(arguments), _stats_settings(arguments)
     taxonomy = _taxonomy(arguments.taxonomy)
     check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
@@ -82,6 +126,8 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import retrain_demo_model
 
         model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
+    if _other_rank_encodes(arguments, list(DEMO_TAXONOMIES), data, model):
+        return EXIT_OK
     run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
                     stats_settings=settings)
     _write_results(run.results, run.predictions, arguments.out)
@@ -108,6 +154,8 @@ def cmd_sweep(arguments: argparse.Namespace) -> int:
     from clipaudit.taxonomy import load_taxonomy
 
     quiet_libraries()
+    if _other_rank_encodes(arguments, arguments.taxonomy, arguments.data, arguments.model):
+        return EXIT_OK
     options, settings = _run_options(arguments), _stats_settings(arguments)
     spec = load_sweep_spec(arguments.spec) if arguments.spec else None
     run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
@@ -215,15 +263,24 @@ def _say_paths(headline: str, written: list[Path]) -> None:
 
 
 def quiet_libraries() -> None:
-    """transformers' load-time chatter is not for auditors; what matters goes in the manifest."""
+    """transformers' load-time chatter is not for auditors; what matters goes in the manifest.
+
+    Said through the environment while transformers is not imported yet: a run whose embeddings
+    are all cached never imports it (a second and a half of start-up)."""
     import logging
     import os
+    import sys
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for library in ("transformers", "huggingface_hub", "datasets"):
         logging.getLogger(library).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="transformers")
+    if "transformers" not in sys.modules:
+        return
     try:
         from transformers.utils import logging as hf_logging
 
@@ -234,5 +291,3 @@ def quiet_libraries() -> None:
         hub_logging.set_verbosity_error()
     except ImportError:
         pass
-
-

@@ -31,10 +31,10 @@ def load_model(
     from clipaudit.models.hf import load_hf_model
 
     if spec == DEMO_MODEL_SPEC:
-        model = load_hf_model(str(demo_model_dir()), device=device, dtype=dtype)
+        model = load_hf_model(str(demo_model_dir()), device=device, dtype=dtype, cache_dir=cache_dir)
         model.info = _renamed(model.info, spec=DEMO_MODEL_SPEC, name=DEMO_MODEL_NAME)
         return model
-    return load_hf_model(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    return load_hf_model(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
 
 
 def _renamed(info: ModelInfo, *, spec: str, name: str) -> ModelInfo:

@@ -33,7 +33,7 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
     from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
-    from clipaudit.models import load_model
+    from clipaudit.embed import open_model
 
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
@@ -46,12 +46,13 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
-    zero_shot_model = load_model(
+    zero_shot_model = open_model(
         model,
         device=options.device,
         dtype=options.dtype,
         cache_dir=cache_dir,
         trust_remote_code=options.trust_remote_code,
+        load=lambda: _load_model_now(model, options, cache_dir),
     )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
@@ -103,8 +104,23 @@ def _check_taxonomy_fits_model(taxonomy: Taxonomy, model) -> None:
 def _seed_everything(seed: int) -> None:
     import random
 
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+
+
+def _load_model_now(spec: str, options: AuditOptions, cache_dir: Path):
+    """Load the model (only when something must be encoded): torch seeded, and under torchrun each
+    process of a node on its own GPU."""
+    import os
+
+    import torch
+
+    from clipaudit.models import load_model
+    from clipaudit.models.devices import resolve_device
+
+    torch.manual_seed(options.seed)
+    local_rank = os.environ.get("LOCAL_RANK", "")
+    if local_rank.isdigit() and resolve_device(options.device) == "cuda":
+        torch.cuda.set_device(int(local_rank) % torch.cuda.device_count())
+    return load_model(spec, device=options.device, dtype=options.dtype, cache_dir=cache_dir,
+                      trust_remote_code=options.trust_remote_code)

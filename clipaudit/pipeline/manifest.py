@@ -31,7 +31,9 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "num_workers": options.num_workers,
         "notes": list(options.notes),
         "image_embeddings_from_cache": images.from_cache,
-        "images_encoded": 0 if images.from_cache else int(len(images.rows) + len(images.bad_images)),
+        "images_encoded": images.images_encoded,
+        "images_from_cache": images.images_from_cache,
+        "model_loaded": inputs.model.loaded,
         "cache_dir": str(inputs.cache_dir),
         "warnings": inputs.warnings,
     }
