@@ -73,7 +73,6 @@ def embed_images(
     folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
     shards = plan_shards(len(dataset), shard_images)
     contents = {shard.number: content for shard in shards if (content := read_shard(folder, shard)) is not None}
-    from_cache = sum(shards[number].size for number in contents)
     missing = [shard for shard in shards if shard.number not in contents]
     own = [shard for shard in missing if part.holds(shard.number)]
     if (own or (complete and missing)) and dataset.unreadable_found and not skip_bad_images:
