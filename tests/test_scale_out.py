@@ -77,14 +77,21 @@ def test_a_fully_cached_audit_never_loads_the_model(taxonomy_file, face_folder, 
 
 
 def test_array_jobs_fill_the_cache_then_the_audit_needs_no_model(taxonomy_file, face_folder, tiny_clip_dir,
-                                                                  tmp_path, monkeypatch):
+                                                                  tmp_path):
     cache_dir = tmp_path / "cache"
     common = ["--data", f"csv:{face_folder / 'labels.csv'}", "--model", str(tiny_clip_dir), "--cache-dir",
               str(cache_dir), "--device", "cpu", "--quiet", "--shard-images", SHARD]
     for index in range(3):
         assert main(["embed", *common, "--shard", f"{index}/3", "--taxonomy", str(taxonomy_file)]) == 0
-    _forbid_model_loading(monkeypatch)
-    assert main(_audit(taxonomy_file, face_folder, tiny_clip_dir, tmp_path / "out", cache_dir)) == 0
+    # The audit in a fresh interpreter: with everything cached it imports neither torch nor transformers.
+    script = ("import sys; from clipaudit.cli import main; code = main(sys.argv[1:]); "
+              "print('heavy:', sorted(name for name in ('torch', 'transformers') if name in sys.modules)); "
+              "sys.exit(code)")
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *_audit(taxonomy_file, face_folder, tiny_clip_dir, tmp_path / "out", cache_dir)],
+        cwd=REPO_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "heavy: []" in completed.stdout
     manifest = json.loads((tmp_path / "out" / "results.json").read_text())["manifest"]
     assert (manifest["model_loaded"], manifest["images_from_cache"]) == (False, 84)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from clipaudit.cli import commands
 from clipaudit.errors import UsageError
-from clipaudit.embed.shards import SHARD_IMAGES
+from clipaudit.embed.parts import SHARD_IMAGES
 from clipaudit.pipeline.options import MAX_BATCH_SIZE, MAX_SEED
 
 
@@ -38,7 +38,7 @@ _non_negative = _integer_from(0, None, "0 or a positive integer")
 
 def _part(text: str):
     """--shard i/N, refused in one line (the whole message: argparse would add its own prefix)."""
-    from clipaudit.embed.shards import parse_part
+    from clipaudit.embed.parts import parse_part
 
     return parse_part(text)
 

@@ -22,7 +22,8 @@ import numpy as np
 from clipaudit.data.base import describe_bad_images
 from clipaudit.embed.claims import holder, try_claim
 from clipaudit.embed.encoder import encode_rows, normalised
-from clipaudit.embed.shards import SHARD_IMAGES, Part, Shard, ShardContent, plan_shards, read_shard, write_shard
+from clipaudit.embed.parts import SHARD_IMAGES, Part
+from clipaudit.embed.shards import Shard, ShardContent, plan_shards, read_shard, write_shard
 from clipaudit.errors import ClipauditError, DataError
 from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.models.base import ModelInfo, ZeroShotModel

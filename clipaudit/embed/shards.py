@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -17,40 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from clipaudit.errors import ClipauditError, UsageError
+from clipaudit.embed.parts import SHARD_IMAGES, Part, parse_part
+from clipaudit.errors import ClipauditError
 from clipaudit.files import atomic_write_bytes
 
-SHARD_IMAGES = 2048  # images per shard: seconds of work on a GPU, small enough to lose little to a kill
+__all__ = ["SHARD_IMAGES", "Part", "Shard", "ShardContent", "parse_part", "plan_shards", "read_shard", "write_shard"]  # Part: re-exported
 SHARD_ARRAYS = ("rows", "embeddings", "bad_rows", "bad_reasons", "checksum")
-_PART = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-
-
-@dataclass(frozen=True)
-class Part:
-    """Part ``index`` (from 0) of ``count``: the shards whose number is ``index`` modulo ``count``."""
-
-    index: int = 0
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.index < self.count:
-            raise UsageError(f"--shard {self.index}/{self.count}: expected i/N with 0 <= i < N")
-
-    def holds(self, shard_number: int) -> bool:
-        return shard_number % self.count == self.index
-
-
-def parse_part(text: str) -> Part:
-    """'2/8' -> Part(2, 8); anything else is one UsageError line saying what is expected."""
-    match = _PART.match(text or "")
-    shown = text if len(text or "") <= 40 else text[:40] + "..."
-    if match is None or int(match.group(2)) == 0:
-        raise UsageError(f"--shard {shown!r}: expected i/N with 0 <= i < N, e.g. --shard 0/4 ... --shard 3/4 "
-                         "(a SLURM array job passes $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
-    index, count = int(match.group(1)), int(match.group(2))
-    if index >= count:
-        raise UsageError(f"--shard {shown!r}: part {index} does not exist among {count} parts (0 to {count - 1})")
-    return Part(index, count)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from clipaudit.embed.shards import Part
+from clipaudit.embed.parts import Part
 from clipaudit.errors import DataError
 from clipaudit.pipeline.inputs import AuditInputs
 from clipaudit.pipeline.options import AuditOptions

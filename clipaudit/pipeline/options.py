@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipaudit.embed.shards import SHARD_IMAGES
+from clipaudit.embed.parts import SHARD_IMAGES
 from clipaudit.errors import ClipauditError
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and DataLoader workers take 32 bits
