@@ -133,7 +133,7 @@ class DigestMemo:
             self.path = Path(cache_dir) / "digests" / f"{name}.json"
         self._entries: dict[str, list] | None = None
         self._changed = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __getstate__(self) -> dict:  # pickled into DataLoader workers: they never memoise
         return {"path": None, "_entries": {}, "_changed": False}
@@ -142,12 +142,12 @@ class DigestMemo:
         import threading
 
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def lookup(self, name: str, status: os.stat_result) -> object | None:
         """What was remembered for ``name`` when it had exactly this ``status``; None otherwise."""
         entry = self._load().get(name)
-        if entry is None or entry[0] != _stat_signature(status):
+        if not isinstance(entry, list) or len(entry) != 2 or entry[0] != _stat_signature(status):
             return None
         return entry[1]
 
@@ -172,15 +172,17 @@ class DigestMemo:
             pass  # a memo only saves time; the digests themselves are right either way
 
     def _load(self) -> dict[str, list]:
-        if self._entries is None:
-            self._entries = {}
-            try:
-                stored = json.loads(self.path.read_bytes()) if self.path is not None else {}
-                if isinstance(stored, dict) and stored.get("format") == DIGEST_MEMO_FORMAT:
-                    self._entries = dict(stored.get("files") or {})
-            except (OSError, ValueError):
-                pass  # absent or damaged: start afresh
-        return self._entries
+        with self._lock:  # the fingerprint pass looks files up from several threads
+            if self._entries is None:
+                entries = {}
+                try:
+                    stored = json.loads(self.path.read_bytes()) if self.path is not None else {}
+                    if isinstance(stored, dict) and stored.get("format") == DIGEST_MEMO_FORMAT:
+                        entries = dict(stored.get("files") or {})
+                except (OSError, ValueError):
+                    pass  # absent or damaged: start afresh
+                self._entries = entries
+            return self._entries
 
 
 def _stat_signature(status: os.stat_result) -> list[int]:
