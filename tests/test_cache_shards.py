@@ -136,19 +136,32 @@ def test_a_damaged_shard_is_named_and_encoded_again(model, face_folder, cache_di
     np.testing.assert_array_equal(again.embeddings, first.embeddings)
 
 
-def test_two_processes_share_a_cache_without_encoding_a_shard_twice(model, face_folder, tiny_clip_dir, tmp_path):
+def test_two_processes_share_a_cache_without_encoding_a_shard_twice(model, face_folder, tiny_clip_dir, tmp_path,
+                                                                    monkeypatch):
     cache_dir, log = tmp_path / "cache", tmp_path / "encoded.log"
-    command = _embed_command(face_folder, tiny_clip_dir, cache_dir)
-    processes = [_slow_cli(command, log, delay_s=0.5) for _ in range(2)]
-    for process in processes:
-        _, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr[-2000:]
-    encoded = [line.split() for line in log.read_text().splitlines()]
-    starts = sorted(int(start) for _, start in encoded)
-    assert starts == [shard.start for shard in plan_shards(84, SHARD)], "each shard encoded exactly once"
+    other = _slow_cli(_embed_command(face_folder, tiny_clip_dir, cache_dir), log, delay_s=0.5)
     dataset = _dataset(face_folder, cache_dir)
-    cached = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=SHARD)
-    assert cached.from_cache and len(cached.rows) == 84
+    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    deadline = time.monotonic() + 120
+    while not list(folder.glob("*.claim")) and other.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # start while the other process holds its first claim
+    original = engine.encode_rows
+
+    def slow(model, dataset, rows, **kwargs):
+        rows = list(rows)
+        time.sleep(0.5)
+        with open(log, "a") as stream:
+            stream.write(f"{os.getpid()} {rows[0]}\n")
+        return original(model, dataset, rows, **kwargs)
+    monkeypatch.setattr(engine, "encode_rows", slow)
+    here = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=SHARD)
+    _, stderr = other.communicate(timeout=300)
+    assert other.returncode == 0, stderr[-2000:]
+    encoded = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(int(start) for _, start in encoded) == [shard.start for shard in plan_shards(84, SHARD)], \
+        "each shard encoded exactly once"
+    assert {pid for pid, _ in encoded} == {str(os.getpid()), str(other.pid)}, "both processes did part of the work"
+    assert here.images_encoded + here.images_from_cache == 84 and len(here.rows) == 84
 
 
 def _dead_pid() -> int:
