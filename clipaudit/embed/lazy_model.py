@@ -31,7 +31,7 @@ class LazyModel:
         self._load = load
         self._model = None
         self._cache_dir = Path(cache_dir)
-        self._memo_path = Path(cache_dir) / "models" / f"{identity}.json" if identity else None
+        self._memo_path = Path(cache_dir) / "model-info" / f"{identity}.json" if identity else None
         self._info = _read_info(self._memo_path) if self._memo_path else None
         self._token_counts: Callable[[str], int | None] | None = None
         self.load_seconds = 0.0
