@@ -97,8 +97,9 @@ def test_a_kill_9_mid_encode_resumes_with_the_missing_shards_only(model, face_fo
     dataset = _dataset(face_folder, tmp_path / "other-cache")
     folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
     deadline = time.monotonic() + 120
-    while len(list(folder.glob("rows-*.npz"))) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    while process.poll() is None and time.monotonic() < deadline and not (
+            len(list(folder.glob("rows-*.npz"))) >= 2 and list(folder.glob("*.claim"))):
+        time.sleep(0.02)  # two shards written and a third claimed: kill it mid-encode
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, process.stderr.read()[-2000:]
