@@ -264,3 +264,11 @@ def test_a_changed_checkpoint_file_changes_its_identity(tiny_clip_dir, tmp_path)
     config.write_text(changed)
     os.utime(config, (old, old))
     assert checkpoint_files_sha256(folder, cache_dir=cache_dir) != before
+
+
+def test_a_later_run_adopts_the_shard_size_the_cache_was_written_with(model, face_folder, cache_dir, monkeypatch):
+    dataset = _dataset(face_folder, cache_dir)
+    embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=SHARD)
+    started = _count_encoded_shards(monkeypatch)
+    again = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=50)
+    assert started == [] and again.images_from_cache == 84

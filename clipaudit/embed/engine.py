@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 import time
 import zipfile
@@ -72,7 +73,7 @@ def embed_images(
     """
     started = time.perf_counter()
     folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
-    shards = plan_shards(len(dataset), shard_images)
+    shards = plan_shards(len(dataset), adopted_shard_size(folder, shard_images))
     contents = {shard.number: content for shard in shards if (content := read_shard(folder, shard)) is not None}
     missing = [shard for shard in shards if shard.number not in contents]
     own = [shard for shard in missing if part.holds(shard.number)]
@@ -89,6 +90,31 @@ def embed_images(
         raise _bad_images_error(dataset, [f"{image_id} ({reason})" for image_id, reason in bad_images])
     return ImageEmbeddings(rows, embeddings, tuple(bad_images), filler.encoded == 0, time.perf_counter() - started,
                            images_from_cache=len(dataset) - filler.encoded, images_encoded=filler.encoded)
+
+
+def adopted_shard_size(folder: Path, wanted: int) -> int:
+    """The shard size of this cache entry: the first process to write it records its own, and every
+    later one (an audit after array jobs run with another --shard-images) uses that, so that no
+    shard is encoded again merely because it was cut differently."""
+    layout = folder / "layout.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(layout, "x", encoding="utf-8") as stream:
+            json.dump({"shard_images": wanted}, stream)
+        return wanted
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise ClipauditError(f"cannot write the embedding cache in {folder}: {error.strerror or error}") from None
+    for _ in range(20):  # its writer may be between creating the file and filling it
+        try:
+            recorded = json.loads(layout.read_text(encoding="utf-8")).get("shard_images")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if isinstance(recorded, int) and recorded > 0:
+            return recorded
+        time.sleep(0.05)
+    return wanted
 
 
 class _ShardFiller:

@@ -100,9 +100,20 @@ def model_identity(spec: str, *, device: str, dtype: str, cache_dir: Path, trust
     if folder is None:
         return None
     device = resolve_device(device)
-    return cache_key(format=MODEL_MEMO_FORMAT, clipaudit=__version__, spec=spec, device=device,
+    return cache_key(format=MODEL_MEMO_FORMAT, clipaudit=__version__, transformers=_installed("transformers"),
+                     torch=_installed("torch"), spec=spec, device=device,
                      dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code,
                      files=checkpoint_files_sha256(folder, cache_dir=cache_dir))
+
+
+def _installed(distribution: str) -> str | None:
+    """A library's installed version, read from its metadata (importing transformers takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def _read_info(path: Path) -> ModelInfo | None:
