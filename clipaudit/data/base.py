@@ -241,18 +241,39 @@ class FolderImageDataset(ImageDataset):
         fingerprinting an unchanged dataset again reads no image (see :class:`clipaudit.files.DigestMemo`)."""
         self._digests = DigestMemo(cache_dir, self._real_root)
 
-    def _image_digest(self, index: int) -> bytes:
-        image_id = self.image_id(index)
+    def _image_digests(self) -> Iterator[bytes]:
+        # An unchanged folder: one stat per file in this thread, no pool, no image read.
+        known = []
+        for index in range(len(self)):
+            entry = self._memoised(index, self._status(index))
+            if entry is None:  # a new or changed file: the full pass (memoised files cost a stat there too)
+                return super()._image_digests()
+            known.append(entry)
+        self.unreadable_found += [f"{self.image_id(index)} ({problem})"
+                                  for index, (_, problem) in enumerate(known) if problem]
+        return iter([digest for digest, _ in known])
+
+    def _status(self, index: int) -> os.stat_result | None:
         try:
-            status = os.stat(self.image_path(index))
+            return os.stat(self.image_path(index))
         except OSError:
-            status = None  # missing or unreachable: the read below says why
-        known = self._digests.lookup(image_id, status) if status is not None else None
-        if isinstance(known, list) and len(known) == 2:
-            digest_hex, problem = known
+            return None  # missing or unreachable: reading it says why
+
+    def _memoised(self, index: int, status: os.stat_result | None) -> tuple[bytes, str | None] | None:
+        """(digest, problem) memoised for the file as ``status`` describes it, or None."""
+        known = self._digests.lookup(self.image_id(index), status) if status is not None else None
+        if isinstance(known, list) and len(known) == 2 and isinstance(known[0], str):
+            return bytes.fromhex(known[0]), known[1]
+        return None
+
+    def _image_digest(self, index: int) -> bytes:
+        image_id, status = self.image_id(index), self._status(index)
+        known = self._memoised(index, status)
+        if known is not None:
+            digest, problem = known
             if problem:
                 self.unreadable_found.append(f"{image_id} ({problem})")
-            return bytes.fromhex(digest_hex)
+            return digest
         try:
             encoded = self._read_image_bytes(index)
         except UnreadableImage as error:  # found again next time: only the bytes' verdict is memoised
