@@ -12,6 +12,7 @@ from clipaudit.embed.parts import Part
 from clipaudit.errors import DataError
 from clipaudit.pipeline.inputs import AuditInputs
 from clipaudit.pipeline.options import AuditOptions
+from clipaudit.progress import step
 from clipaudit.taxonomy import Taxonomy
 
 
@@ -81,7 +82,8 @@ def embed_prompts(inputs: AuditInputs, taxonomies: list[Taxonomy]) -> dict:
     from clipaudit.score import taxonomy_prompts
 
     prompts = list(dict.fromkeys(prompt for taxonomy in taxonomies for prompt in taxonomy_prompts(taxonomy)))
-    return embed_texts(inputs.model, prompts, cache_dir=inputs.cache_dir)
+    with step(f"encoding {len(prompts)} prompts"):
+        return embed_texts(inputs.model, prompts, cache_dir=inputs.cache_dir)
 
 
 def score_taxonomies(inputs: AuditInputs, images, taxonomies: list[Taxonomy]) -> Scored:
@@ -94,6 +96,7 @@ def score_taxonomies(inputs: AuditInputs, images, taxonomies: list[Taxonomy]) ->
     mark = time.perf_counter()
     dataset = inputs.dataset
     attributes = dataset.frame.iloc[images.rows][["image_id", *dataset.attributes]]
-    predictions = [predictions_frame(taxonomy, attributes, images.embeddings, text_embeddings, inputs.model.info)
-                   for taxonomy in taxonomies]
+    with step(f"scoring {len(taxonomies)} taxonom{'y' if len(taxonomies) == 1 else 'ies'}"):
+        predictions = [predictions_frame(taxonomy, attributes, images.embeddings, text_embeddings, inputs.model.info)
+                       for taxonomy in taxonomies]
     return Scored(predictions=predictions, embed_texts_s=embed_texts_s, score_s=time.perf_counter() - mark)

@@ -36,6 +36,7 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "model_loaded": inputs.model.loaded,
         "cache_dir": str(inputs.cache_dir),
         "warnings": inputs.warnings,
+        "alerts": inputs.alerts,
     }
 
 
