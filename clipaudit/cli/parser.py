@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "each written as it completes) and, with --taxonomy, its prompts; a later audit or sweep "
                     "of the same model and data then finds everything cached. --shard i/N encodes every "
                     "shard whose number is i modulo N, so N array jobs (i = 0 .. N-1) share the work.")
-    embed.add_argument("--data", required=True, metavar="SPEC", help="dataset SPEC, as for audit")
-    embed.add_argument("--model", required=True, metavar="SPEC", help="model SPEC, as for audit")
+    embed.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    embed.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
     embed.add_argument("--shard", type=_part, metavar="i/N",
                        help="encode part i (0 to N-1) of N, e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     embed.add_argument("--taxonomy", action="append", metavar="FILE",
