@@ -36,6 +36,8 @@ class ModelInfo:
     loader: str = "transformers"  # which code ran the model: transformers, open_clip, or a conversion into transformers
     checkpoint_sha256: str | None = None  # sha256 of the checkpoint file, when one file was loaded
     open_clip_version: str | None = None  # when open_clip ran the model
+    attention: str | None = None  # the attention kernel transformers runs (sdpa, flash_attention_2, ...)
+    compiled: bool = False        # the image tower runs through torch.compile (--compile)
 
 
 class ZeroShotModel(Protocol):
