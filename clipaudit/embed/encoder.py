@@ -16,6 +16,9 @@ goes the same way with the processor's float pixels.
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import numpy as np
 
 from clipaudit.errors import UnreadableImage
@@ -71,8 +74,9 @@ def encode_rows(model, dataset, rows, *, batch_size: int, num_workers: int, prog
     image_ids = dataset.frame["image_id"].tolist()
     batches = _DeviceBatches(model, batch_size)
     bad_images: list[tuple[str, str]] = []
-    with tqdm(total=len(wanted), desc="encoding images", unit="img", disable=not progress) as bar:
-        for read_rows, pixels, bad in _chunk_loader(model, dataset, wanted, batch_size, num_workers):
+    with _cores_left_to_workers(batches.device, num_workers), \
+            tqdm(total=len(wanted), desc="encoding images", unit="img", disable=not progress) as bar:
+        for read_rows, pixels, bad in pixel_chunk_loader(model, dataset, wanted, batch_size, num_workers):
             bad_images += [(image_ids[row], reason) for row, reason in bad]
             if pixels is not None:
                 batches.add(read_rows, pixels)
@@ -81,10 +85,30 @@ def encode_rows(model, dataset, rows, *, batch_size: int, num_workers: int, prog
     return read_rows, embeddings, bad_images
 
 
-def _chunk_loader(model, dataset, rows: list[int], batch_size: int, num_workers: int):
+@contextmanager
+def _cores_left_to_workers(device, num_workers: int):
+    """On the CPU, the tower runs on the cores the decode workers do not use while they run: torch's
+    threads wait for each other by spinning, and one busy core more than they own stalls them all."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and num_workers:
+        torch.set_num_threads(max(1, threads - num_workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def pixel_chunk_loader(model, dataset, rows: list[int], batch_size: int, num_workers: int):
+    """The DataLoader that yields (rows read, pixels, [(row, reason)]) chunk by chunk, in row order."""
     import torch
     from torch.utils.data import DataLoader
 
+    if num_workers:
+        # Workers are forked after the tokenizer ran; saying so up front keeps the tokenizers library
+        # from printing a warning in every worker.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     spec = getattr(model, "pixel_spec", None)
     prepare = spec.to_uint8 if spec is not None else _processor_pixels(model)
     chunks = _PixelChunks(dataset, prepare, rows, max(1, min(batch_size, DECODE_CHUNK)))

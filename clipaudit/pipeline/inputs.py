@@ -21,6 +21,7 @@ class AuditInputs:
     cache_dir: Path
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
+    batching: object = None  # clipaudit.embed.batching.Batching: the batch size and workers encoding uses
 
     @property
     def model_manifest(self) -> dict:
@@ -33,7 +34,9 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
     from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
+    from clipaudit.embed.batching import choose_batching
     from clipaudit.models import load_model
+    from clipaudit.pipeline.options import available_cpus
 
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
@@ -52,11 +55,15 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
         dtype=options.dtype,
         cache_dir=cache_dir,
         trust_remote_code=options.trust_remote_code,
+        compile=options.compile,
     )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
-    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings)
+    batching = choose_batching(zero_shot_model, batch_size=options.batch_size, num_workers=options.num_workers,
+                               cpus=available_cpus())
+    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings,
+                       batching=batching)
 
 
 def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]]) -> list[str]:
