@@ -24,7 +24,7 @@ import numpy as np
 from clipaudit.errors import UnreadableImage
 from clipaudit.models.base import ZeroShotModel
 
-DECODE_CHUNK = 32  # images a worker decodes into one shared-memory block
+DECODE_CHUNK = 32  # most images a worker decodes into one shared-memory block
 PREFETCH_CHUNKS = 4  # chunks each worker keeps ready
 
 
@@ -74,14 +74,14 @@ def encode_rows(model, dataset, rows, *, batch_size: int, num_workers: int, prog
     image_ids = dataset.frame["image_id"].tolist()
     batches = _DeviceBatches(model, batch_size)
     bad_images: list[tuple[str, str]] = []
-    with _cores_left_to_workers(batches.device, num_workers), \
-            tqdm(total=len(wanted), desc="encoding images", unit="img", disable=not progress) as bar:
-        for read_rows, pixels, bad in pixel_chunk_loader(model, dataset, wanted, batch_size, num_workers):
-            bad_images += [(image_ids[row], reason) for row, reason in bad]
-            if pixels is not None:
-                batches.add(read_rows, pixels)
-            bar.update(len(read_rows) + len(bad))
-        read_rows, embeddings = batches.finish()
+    with tqdm(total=len(wanted), desc="encoding images", unit="img", disable=not progress) as bar:
+        with _cores_left_to_workers(batches.device, num_workers):
+            for read_rows, pixels, bad in pixel_chunk_loader(model, dataset, wanted, batch_size, num_workers):
+                bad_images += [(image_ids[row], reason) for row, reason in bad]
+                if pixels is not None:
+                    batches.add(read_rows, pixels)
+                bar.update(len(read_rows) + len(bad))
+        read_rows, embeddings = batches.finish()  # the last batch has every core
     return read_rows, embeddings, bad_images
 
 
@@ -111,10 +111,16 @@ def pixel_chunk_loader(model, dataset, rows: list[int], batch_size: int, num_wor
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     spec = getattr(model, "pixel_spec", None)
     prepare = spec.to_uint8 if spec is not None else _processor_pixels(model)
-    chunks = _PixelChunks(dataset, prepare, rows, max(1, min(batch_size, DECODE_CHUNK)))
+    chunks = _PixelChunks(dataset, prepare, rows, decode_chunk(batch_size))
     on_gpu = getattr(model, "device", torch.device("cpu")).type == "cuda"
     return DataLoader(chunks, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=on_gpu,
                       prefetch_factor=PREFETCH_CHUNKS if num_workers else None)
+
+
+def decode_chunk(batch_size: int) -> int:
+    """Images per worker chunk: a quarter of a batch, so a batch fills from several workers and the
+    first arrives early; at most DECODE_CHUNK, and at least 8 (or the batch) to keep chunks worth sending."""
+    return max(min(batch_size, 8), min(DECODE_CHUNK, batch_size // 4))
 
 
 class _DeviceBatches:

@@ -41,7 +41,12 @@ class ModelInfo:
 
 
 class ZeroShotModel(Protocol):
-    """A model with an image tower and a text tower in one embedding space."""
+    """A model with an image tower and a text tower in one embedding space.
+
+    Adapters whose image processor splits into uint8 and device work (:mod:`clipaudit.models.pixels`)
+    also offer ``pixel_spec``, ``device``, ``normalise_pixels`` and ``image_features`` (see
+    :class:`clipaudit.models.hf.HFZeroShotModel`); the encoder uses them where they exist.
+    """
 
     info: ModelInfo
 
