@@ -156,3 +156,26 @@ def test_cpu_batching_and_choices_given_by_the_user(tiny_clip_dir, cache_dir):
         assert (chosen.batch_size, chosen.num_workers) == (64, workers)
     given = choose_batching(model, batch_size=5, num_workers=0, cpus=8)
     assert (given.batch_size, given.num_workers, given.batch_size_chosen, given.num_workers_chosen) == (5, 0, False, False)
+
+
+def test_the_command_line_leaves_batching_to_clipaudit_unless_told(tmp_path):
+    from clipaudit.cli.commands import _run_options
+    from clipaudit.cli.parser import build_parser
+
+    common = ["audit", "--taxonomy", "clip_denigration", "--data", "synthetic", "--model", "demo", "--out", str(tmp_path)]
+    default = _run_options(build_parser().parse_args(common))
+    assert (default.batch_size, default.num_workers, default.compile) == (None, None, False)
+    told = _run_options(build_parser().parse_args([*common, "--batch-size", "8", "--num-workers", "0", "--compile"]))
+    assert (told.batch_size, told.num_workers, told.compile) == (8, 0, True)
+
+
+def test_the_manifest_records_the_batching_that_ran(tiny_clip_dir, face_folder, tmp_path):
+    from clipaudit.audit import AuditOptions, run_audit
+    from clipaudit.pipeline.options import available_cpus
+    from clipaudit.taxonomy import load_taxonomy
+
+    run = run_audit(taxonomy=load_taxonomy("clip_denigration"), data=f"csv:{face_folder / 'labels.csv'}",
+                    model=str(tiny_clip_dir), options=AuditOptions(device="cpu", cache_dir=tmp_path, progress=False))
+    manifest = run.results["manifest"]
+    assert (manifest["batch_size"], manifest["num_workers"]) == (64, 1 if available_cpus() > 1 else 0)
+    assert manifest["model"]["attention"] == "sdpa" and manifest["model"]["compiled"] is False

@@ -80,7 +80,7 @@ class DeviceNormaliser:
 
         self.dtype = dtype
         self._table = torch.from_numpy(spec.value_table()).reshape(-1).to(device)
-        self._offsets = (torch.arange(CHANNELS, dtype=torch.int32, device=device) * 256).view(1, CHANNELS, 1, 1)
+        self._offsets = (torch.arange(CHANNELS, dtype=torch.int64, device=device) * 256).view(1, CHANNELS, 1, 1)
 
     def __call__(self, pixels: "torch.Tensor") -> "torch.Tensor":
         index = pixels.to(self._offsets.dtype) + self._offsets
