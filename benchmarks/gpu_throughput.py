@@ -14,8 +14,8 @@ The model has ViT-L/14-336's shapes (CLIPConfig, random weights: nothing is down
 images are FairFace-val-sized (10,954 synthetic 224-px JPEGs in FairFace's layout). ``--small``
 runs the same on the CPU with the tiny demo-sized CLIP and 300 images (about two minutes on two
 cores). CUDA is used where torch sees a GPU; neither torchvision nor open_clip is needed. The
-rates of 2-4 are the best of two runs, so that load from other processes on a shared machine
-shows less.
+rates of 2-4 are each the best of three turns taken in rotation, so that load from other
+processes on a shared machine falls on all of them alike.
 
 Usage: python benchmarks/gpu_throughput.py [--small] [--images N] [--batch-size N] [--num-workers N]
                                            [--compile] [--work DIR]
@@ -46,6 +46,7 @@ FAIRFACE_VAL_IMAGES = 10_954
 SMALL_IMAGES = 300
 IMAGE_SIZE = 224
 AGREEMENT_IMAGES = 48
+ROUNDS = 3
 VIT_L_14_336 = dict(
     vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                 image_size=336, patch_size=14),
@@ -81,7 +82,8 @@ def run(arguments, *, device: str, count: int, work: Path) -> None:
     started = time.perf_counter()
     model_dir = build_model(work / "model", small=arguments.small)
     data_dir = make_fairface_folder(work / "fairface", count)
-    print(f"device: {describe_device(device)}; {available_cpus()} CPUs; torch {torch.__version__}")
+    print(f"device: {describe_device(device)}; {available_cpus()} CPUs (load average {os.getloadavg()[0]:.1f} "
+          f"before the run); torch {torch.__version__}")
     print(f"model: {'tiny CLIP (demo shapes)' if arguments.small else 'CLIP with ViT-L/14-336 shapes'}, random "
           f"weights; {count:,} synthetic {IMAGE_SIZE}-px JPEGs in FairFace's layout (setup {time.perf_counter() - started:.0f} s)")
 
@@ -95,19 +97,22 @@ def run(arguments, *, device: str, count: int, work: Path) -> None:
           f"{batching.batch_size}, {batching.num_workers} decode workers"
           f"{' (chosen by clipaudit)' if batching.batch_size_chosen and batching.num_workers_chosen else ''}")
 
-    # Each rate is the best of two runs: on a shared machine the others' load only ever slows one down.
+    rows = range(len(dataset))
+    cold = encode_rate(model, dataset, rows, batching)  # first: workers start, kernels and files are cold
+    # Tower, loader and encoding are measured in turns, each the best of its turns, so that load
+    # from other processes on a shared machine falls on all three alike and shows less.
     matmul = matmul_rate(device)
     flops = image_tower_flops(model)
-    tower = max(tower_rate(model, batching.batch_size) for _ in range(2))
+    tower = loader = warm = 0.0
+    for _ in range(ROUNDS):
+        tower = max(tower, tower_rate(model, batching.batch_size, seconds=2 if device == "cpu" else 5))
+        loader = max(loader, loader_rate(model, dataset, batching))
+        warm = max(warm, encode_rate(model, dataset, rows, batching))
+    limit = min(tower, loader)
     print(f"matmul rate ({'bf16' if device == 'cuda' else 'fp32'}):      {matmul / 1e12:8.2f} TFLOP/s")
     print(f"image tower:                {tower:8.1f} img/s  ({flops / 1e9:.2f} GFLOP/img: "
           f"{100 * tower * flops / matmul:.0f}% of the matmul rate)")
-    loader = max(loader_rate(model, dataset, batching) for _ in range(2))
     print(f"loader (decode+preprocess): {loader:8.1f} img/s  (no model)")
-    rows = range(len(dataset))
-    cold = encode_rate(model, dataset, rows, batching)
-    warm = max(encode_rate(model, dataset, rows, batching) for _ in range(2))
-    limit = min(tower, loader)
     print(f"clipaudit encode, cold:     {cold:8.1f} img/s")
     print(f"clipaudit encode, warm:     {warm:8.1f} img/s  ({warm / tower:.2f}x the tower, "
           f"{warm / limit:.2f}x the slower of loader and tower)")
@@ -126,7 +131,7 @@ def run(arguments, *, device: str, count: int, work: Path) -> None:
     same, worst = agreement(model_dir, dataset, low=low, low_device=reference, cache=work / "cache")
     print(f"{low} on {reference} vs fp32 on cpu, {AGREEMENT_IMAGES} images: {100 * same:.1f}% identical predictions, "
           f"max |Δ logit| {worst:.4f}")
-    print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
+    print(f"total benchmark time: {time.perf_counter() - started:.0f} s (load average {os.getloadavg()[0]:.1f} after)")
 
 
 def describe_device(device: str) -> str:
@@ -219,7 +224,7 @@ def image_tower_flops(model) -> float:
     return 2 * (tokens - 1) * patch_inputs * width + vision.num_hidden_layers * per_block + projection
 
 
-def tower_rate(model, batch_size: int) -> float:
+def tower_rate(model, batch_size: int, *, seconds: float) -> float:
     """img/s of the image tower on random pixels already on the device (model dtype)."""
     channels, height, width = model.pixel_spec.shape
     pixels = torch.randn(batch_size, channels, height, width, device=model.device)
@@ -227,7 +232,7 @@ def tower_rate(model, batch_size: int) -> float:
         model.image_features(pixels)
     synchronise(model.device)
     batches, mark = 0, time.perf_counter()
-    while batches < 5 or time.perf_counter() - mark < 5:
+    while batches < 5 or time.perf_counter() - mark < seconds:
         model.image_features(pixels)
         batches += 1
         if batches % 5 == 0:
