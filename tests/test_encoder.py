@@ -121,7 +121,7 @@ def test_compile_runs_the_tower_through_torch_compile_with_one_batch_shape(tiny_
 
         def compiled(pixel_values):
             shapes.append(tuple(pixel_values.shape))
-            return function(pixel_values=pixel_values)
+            return function(pixel_values)
         return compiled
 
     monkeypatch.setattr(torch, "compile", fake_compile)

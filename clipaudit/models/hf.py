@@ -61,7 +61,7 @@ class HFZeroShotModel:
         self._torch_dtype = DTYPES[info.dtype]
         self.pixel_spec = pixel_spec_of(self.image_processor)
         self._normaliser = None
-        self._tower = model.get_image_features
+        self._tower = self._image_tower
         self._compiled_batch: int | None = None
 
     @property
@@ -93,14 +93,18 @@ class HFZeroShotModel:
             pixel_values = torch.cat([pixel_values, padding])
         elif self.info.compiled and self._compiled_batch is None:
             self._compiled_batch = count
-        return _pooled(self._tower(pixel_values=pixel_values))[:count].float()
+        return self._tower(pixel_values)[:count].float()
+
+    def _image_tower(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return _pooled(self.model.get_image_features(pixel_values=pixel_values))
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.image_features(pixel_values).cpu()
 
     def compile_image_tower(self) -> None:
-        """Run the image tower through torch.compile (one shape: batches are padded to the first one's size)."""
-        self._tower = torch.compile(self.model.get_image_features, dynamic=False)
+        """Run the image tower through torch.compile (one shape: batches are padded to the first one's
+        size); what is compiled returns a plain tensor, whatever transformers' output object."""
+        self._tower = torch.compile(self._image_tower, dynamic=False)
         self.info = replace(self.info, compiled=True)
 
     @torch.inference_mode()
