@@ -93,7 +93,7 @@ def run(arguments, *, device: str, count: int, work: Path) -> None:
     model = load_model(str(model_dir), device=device, dtype="auto", cache_dir=work / "cache", compile=arguments.compile)
     batching = choose_batching(model, batch_size=arguments.batch_size, num_workers=arguments.num_workers,
                                cpus=available_cpus())
-    print(f"dtype {model.info.dtype}, attention {model.info.attention}, compiled {model.info.compiled}; batch size "
+    print(f"dtype {model.info.dtype}, attention {model.info.attention}, compiled {model.compiled}; batch size "
           f"{batching.batch_size}, {batching.num_workers} decode workers"
           f"{' (chosen by clipaudit)' if batching.batch_size_chosen and batching.num_workers_chosen else ''}")
 
@@ -217,7 +217,7 @@ def matmul_rate(device: str) -> float:
 def image_tower_flops(model) -> float:
     """Multiply-adds x 2 of one image through the ViT (patch embedding, blocks, projection)."""
     vision = model.model.config.vision_config
-    tokens, width, inner = model.image_tokens, vision.hidden_size, vision.intermediate_size
+    tokens, width, inner = model.info.image_tokens, vision.hidden_size, vision.intermediate_size
     patch_inputs = 3 * vision.patch_size**2
     per_block = 2 * tokens * width * (4 * width) + 2 * tokens * width * inner * 2 + 2 * 2 * tokens**2 * width
     projection = 2 * width * model.model.config.projection_dim

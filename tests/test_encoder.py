@@ -126,7 +126,7 @@ def test_compile_runs_the_tower_through_torch_compile_with_one_batch_shape(tiny_
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir, compile=True)
-    assert model.info.compiled
+    assert model.compiled
     rows = list(range(20))
     read, embeddings, _ = encode_rows(model, faces, rows, batch_size=8, num_workers=0, progress=False)
     assert {shape[0] for shape in shapes} == {8}  # the last batch of 4 was padded, not recompiled
@@ -134,10 +134,12 @@ def test_compile_runs_the_tower_through_torch_compile_with_one_batch_shape(tiny_
 
 
 class _FakeGpuModel:
-    device = torch.device("cuda")
+    """Only the model's info is read, so a model whose embeddings are all cached is never loaded for this."""
 
     def __init__(self, image_tokens):
-        self.image_tokens = image_tokens
+        from types import SimpleNamespace
+
+        self.info = SimpleNamespace(device="cuda", image_tokens=image_tokens)
 
 
 @pytest.mark.parametrize("tokens, free_gib, expected", [(577, 100, 256), (50, 100, 1024), (197, 100, 512),
@@ -178,4 +180,5 @@ def test_the_manifest_records_the_batching_that_ran(tiny_clip_dir, face_folder, 
                     model=str(tiny_clip_dir), options=AuditOptions(device="cpu", cache_dir=tmp_path, progress=False))
     manifest = run.results["manifest"]
     assert (manifest["batch_size"], manifest["num_workers"]) == (64, 1 if available_cpus() > 1 else 0)
-    assert manifest["model"]["attention"] == "sdpa" and manifest["model"]["compiled"] is False
+    assert manifest["model"]["attention"] == "sdpa" and manifest["compile"] is False
+    assert manifest["model"]["image_tokens"] == (64 // 16) ** 2 + 1  # the tiny CLIP's 4 x 4 patches + class token

@@ -32,7 +32,8 @@ class Batching:
 
 def choose_batching(model, *, batch_size: int | None, num_workers: int | None, cpus: int) -> Batching:
     """``batch_size`` / ``num_workers`` as given, or chosen where None (see the module docstring)."""
-    on_gpu = getattr(getattr(model, "device", None), "type", "cpu") == "cuda"
+    # Only model.info is read: a model whose embeddings are all cached need not be loaded for this.
+    on_gpu = model.info.device == "cuda"
     if num_workers is None:
         workers = max(1, min(cpus - 2, GPU_MAX_WORKERS)) if on_gpu else (1 if cpus > 1 else 0)
     else:
@@ -48,9 +49,9 @@ def _gpu_batch_size(model) -> int:
     """The largest power of two with about GPU_TOKENS_PER_BATCH tokens that fits a quarter of free memory."""
     import torch
 
-    tokens = getattr(model, "image_tokens", None) or DEFAULT_IMAGE_TOKENS
+    tokens = model.info.image_tokens or DEFAULT_IMAGE_TOKENS
     wanted = GPU_TOKENS_PER_BATCH // tokens
-    free_bytes, _ = torch.cuda.mem_get_info(model.device)
+    free_bytes, _ = torch.cuda.mem_get_info(torch.device("cuda"))
     fits = free_bytes // 4 // (tokens * ACTIVATION_BYTES_PER_TOKEN)
     low, high = GPU_BATCH_RANGE
     size = max(low, min(high, wanted, fits))

@@ -37,7 +37,7 @@ class ModelInfo:
     checkpoint_sha256: str | None = None  # sha256 of the checkpoint file, when one file was loaded
     open_clip_version: str | None = None  # when open_clip ran the model
     attention: str | None = None  # the attention kernel transformers runs (sdpa, flash_attention_2, ...)
-    compiled: bool = False        # the image tower runs through torch.compile (--compile)
+    image_tokens: int | None = None  # tokens the image tower attends over per image (patches + class token)
 
 
 class ZeroShotModel(Protocol):

@@ -9,7 +9,6 @@ import hashlib
 import json
 import pickle
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -62,16 +61,8 @@ class HFZeroShotModel:
         self.pixel_spec = pixel_spec_of(self.image_processor)
         self._normaliser = None
         self._tower = self._image_tower
+        self.compiled = False
         self._compiled_batch: int | None = None
-
-    @property
-    def image_tokens(self) -> int | None:
-        """Tokens the image tower attends over per image (patches + class token), for batch sizing."""
-        vision = getattr(self.model.config, "vision_config", None)
-        size, patch = getattr(vision, "image_size", None), getattr(vision, "patch_size", None)
-        if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
-            return None
-        return (size // patch) ** 2 + 1
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
@@ -91,7 +82,7 @@ class HFZeroShotModel:
             # A compiled tower keeps one shape: pad a short last batch instead of compiling again.
             padding = pixel_values.new_zeros((self._compiled_batch - count, *pixel_values.shape[1:]))
             pixel_values = torch.cat([pixel_values, padding])
-        elif self.info.compiled and self._compiled_batch is None:
+        elif self.compiled and self._compiled_batch is None:
             self._compiled_batch = count
         return self._tower(pixel_values)[:count].float()
 
@@ -105,7 +96,7 @@ class HFZeroShotModel:
         """Run the image tower through torch.compile (one shape: batches are padded to the first one's
         size); what is compiled returns a plain tensor, whatever transformers' output object."""
         self._tower = torch.compile(self._image_tower, dynamic=False)
-        self.info = replace(self.info, compiled=True)
+        self.compiled = True
 
     @torch.inference_mode()
     def encode_texts(self, prompts: list[str]) -> torch.Tensor:
@@ -300,9 +291,19 @@ def wrap_hf_model(model, processor, *, spec: str, name: str, revision: str | Non
         device=device,
         dtype=dtype,
         attention=attention,
+        image_tokens=_image_tokens(model),
         **provenance,
     )
     return HFZeroShotModel(model, processor, info)
+
+
+def _image_tokens(model) -> int | None:
+    """Tokens a ViT image tower attends over per image (patches + class token), for batch sizing."""
+    vision = getattr(model.config, "vision_config", None)
+    size, patch = getattr(vision, "image_size", None), getattr(vision, "patch_size", None)
+    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
+        return None
+    return (size // patch) ** 2 + 1
 
 
 def use_fastest_attention(model, *, device: str, dtype: str) -> str | None:

@@ -29,6 +29,7 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "seed": options.seed,
         "batch_size": inputs.batching.batch_size,
         "num_workers": inputs.batching.num_workers,
+        "compile": options.compile,
         "notes": list(options.notes),
         "image_embeddings_from_cache": images.from_cache,
         "images_encoded": 0 if images.from_cache else int(len(images.rows) + len(images.bad_images)),
