@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipaudit.progress import step
 from clipaudit import format
 from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.files import write_output_files
@@ -112,13 +113,14 @@ def write_sweep_outputs(run: SweepRun, out_dir: Path) -> list[Path]:
     from clipaudit.report.sweep_view import render_sweep_report
 
     check_own(run.document, "sweep")
-    parquet = io.BytesIO()
-    run.table.to_parquet(parquet, index=False)
-    files = {
-        "sweep.json": to_json_bytes(run.document),
-        "sweep.parquet": parquet.getvalue(),
-        "sweep.html": render_sweep_report(run.document).encode("utf-8"),
-    }
+    with step("writing the sweep report"):
+        parquet = io.BytesIO()
+        run.table.to_parquet(parquet, index=False)
+        files = {
+            "sweep.json": to_json_bytes(run.document),
+            "sweep.parquet": parquet.getvalue(),
+            "sweep.html": render_sweep_report(run.document).encode("utf-8"),
+        }
     return write_output_files(Path(out_dir), files)
 
 
