@@ -102,7 +102,6 @@ def _cores_left_to_workers(device, num_workers: int):
 
 def pixel_chunk_loader(model, dataset, rows: list[int], batch_size: int, num_workers: int):
     """The DataLoader that yields (rows read, pixels, [(row, reason)]) chunk by chunk, in row order."""
-    import torch
     from torch.utils.data import DataLoader
 
     if num_workers:
@@ -112,9 +111,15 @@ def pixel_chunk_loader(model, dataset, rows: list[int], batch_size: int, num_wor
     spec = getattr(model, "pixel_spec", None)
     prepare = spec.to_uint8 if spec is not None else _processor_pixels(model)
     chunks = _PixelChunks(dataset, prepare, rows, decode_chunk(batch_size))
-    on_gpu = getattr(model, "device", torch.device("cpu")).type == "cuda"
+    on_gpu = _device_of(model).type == "cuda"
     return DataLoader(chunks, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=on_gpu,
                       prefetch_factor=PREFETCH_CHUNKS if num_workers else None)
+
+
+def _device_of(model):
+    import torch
+
+    return torch.device(model.info.device)
 
 
 def decode_chunk(batch_size: int) -> int:
@@ -128,11 +133,9 @@ class _DeviceBatches:
     batch in flight: a batch's embeddings are copied back after the next batch is queued."""
 
     def __init__(self, model, batch_size: int):
-        import torch
-
         self.model, self.batch_size = model, batch_size
         self.split = getattr(model, "pixel_spec", None) is not None
-        self.device = getattr(model, "device", torch.device("cpu"))
+        self.device = _device_of(model)
         self.pending_rows: list = []
         self.pending_pixels: list = []
         self.pending_count = 0
