@@ -83,18 +83,19 @@ class LazyModel:
 
 
 def open_model(spec: str, *, device: str, dtype: str, cache_dir: Path, trust_remote_code: bool,
-               load: Callable[[], object]) -> LazyModel:
+               load: Callable[[], object], compile: bool = False) -> LazyModel:
     """``spec`` as a LazyModel whose ``load()`` runs only when needed; where the checkpoint's files are
     not known without loading (open_clip specs, hub ids while online) it is loaded at once."""
     identity = model_identity(spec, device=device, dtype=dtype, cache_dir=cache_dir,
-                              trust_remote_code=trust_remote_code)
+                              trust_remote_code=trust_remote_code, compile=compile)
     model = LazyModel(load, cache_dir=cache_dir, identity=identity)
     if identity is None:
         model.model()
     return model
 
 
-def model_identity(spec: str, *, device: str, dtype: str, cache_dir: Path, trust_remote_code: bool) -> str | None:
+def model_identity(spec: str, *, device: str, dtype: str, cache_dir: Path, trust_remote_code: bool,
+                   compile: bool = False) -> str | None:
     """A key naming everything a loaded model's info depends on, or None when only loading can tell."""
     folder = checkpoint_folder(spec)
     if folder is None:
@@ -102,7 +103,7 @@ def model_identity(spec: str, *, device: str, dtype: str, cache_dir: Path, trust
     device = resolve_device(device)
     return cache_key(format=MODEL_MEMO_FORMAT, clipaudit=__version__, transformers=_installed("transformers"),
                      torch=_installed("torch"), spec=spec, device=device,
-                     dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code,
+                     dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, compile=compile,
                      files=checkpoint_files_sha256(folder, cache_dir=cache_dir))
 
 

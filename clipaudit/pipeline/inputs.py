@@ -28,6 +28,7 @@ class AuditInputs:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
     alerts: list[str] = field(default_factory=list)  # what a reader must see before any number (manifest.alerts)
+    batching: object = None  # clipaudit.embed.batching.Batching: the batch size and workers encoding uses
 
     @property
     def model_manifest(self) -> dict:
@@ -41,6 +42,8 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
     from clipaudit.embed import open_model
+    from clipaudit.embed.batching import choose_batching
+    from clipaudit.pipeline.options import available_cpus
 
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
@@ -62,13 +65,16 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
         dtype=options.dtype,
         cache_dir=cache_dir,
         trust_remote_code=options.trust_remote_code,
+        compile=options.compile,
         load=lambda: _load_model_now(model, options, cache_dir),
     )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
+    batching = choose_batching(zero_shot_model, batch_size=options.batch_size, num_workers=options.num_workers,
+                               cpus=available_cpus())
     return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings,
-                       alerts=alerts)
+                       alerts=alerts, batching=batching)
 
 
 def unmatched_alerts(taxonomies: list[Taxonomy], values: dict[str, set[str]]) -> list[str]:
@@ -139,4 +145,4 @@ def _load_model_now(spec: str, options: AuditOptions, cache_dir: Path):
         torch.cuda.set_device(int(local_rank) % torch.cuda.device_count())
     with step(f"loading the model {spec} (downloads show their own progress)"):
         return load_model(spec, device=options.device, dtype=options.dtype, cache_dir=cache_dir,
-                          trust_remote_code=options.trust_remote_code)
+                          trust_remote_code=options.trust_remote_code, compile=options.compile)
