@@ -6,6 +6,7 @@ from pathlib import Path
 
 from clipaudit.cli import commands
 from clipaudit.errors import UsageError
+from clipaudit.embed.parts import SHARD_IMAGES
 from clipaudit.pipeline.options import MAX_BATCH_SIZE, MAX_SEED
 
 
@@ -33,6 +34,13 @@ _seed = _integer_from(0, MAX_SEED, f"an integer from 0 to {MAX_SEED} (2**32 - 1)
 _batch_size = _integer_from(1, MAX_BATCH_SIZE, f"an integer from 1 to {MAX_BATCH_SIZE}")
 _positive = _integer_from(1, None, "a positive integer")
 _non_negative = _integer_from(0, None, "0 or a positive integer")
+
+
+def _part(text: str):
+    """--shard i/N, refused in one line (the whole message: argparse would add its own prefix)."""
+    from clipaudit.embed.parts import parse_part
+
+    return parse_part(text)
 
 
 def _folder(text: str) -> Path:
@@ -106,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stats_options(sweep)
     sweep.set_defaults(command=commands.cmd_sweep)
 
+    embed = subcommands.add_parser(
+        "embed", help="fill the embedding cache, all of it or one part (cluster array jobs)",
+        description="Encode the dataset's images into the embedding cache (shards of --shard-images images, "
+                    "each written as it completes) and, with --taxonomy, its prompts; a later audit or sweep "
+                    "of the same model and data then finds everything cached. --shard i/N encodes every "
+                    "shard whose number is i modulo N, so N array jobs (i = 0 .. N-1) share the work.")
+    embed.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    embed.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
+    embed.add_argument("--shard", type=_part, metavar="i/N",
+                       help="encode part i (0 to N-1) of N, e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
+    embed.add_argument("--taxonomy", action="append", metavar="FILE",
+                       help="also embed this taxonomy's prompts (repeatable), so the audit needs no model at all")
+    _add_run_options(embed)
+    embed.set_defaults(command=commands.cmd_embed)
+
     stats = subcommands.add_parser("stats", help="statistics and report again from a predictions file (no model)")
     stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet",
                        help="an audit's predictions.parquet (its results.json beside it supplies the manifest)")
@@ -143,11 +166,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="where the model runs (default auto: cuda when a GPU is available)")
     parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                         help="model precision (default auto: fp16 on a GPU, fp32 on a CPU)")
-    parser.add_argument("--batch-size", type=_batch_size, default=64, metavar="N",
-                        help=f"images per model call (default 64, at most {MAX_BATCH_SIZE})")
-    parser.add_argument("--num-workers", type=_non_negative, default=0, metavar="N",
-                        help="DataLoader workers decoding images (default 0: in the main process; "
-                             "more than the CPUs available are capped)")
+    parser.add_argument("--batch-size", type=_batch_size, default=None, metavar="N",
+                        help=f"images per model call (default: chosen from the device and the model, "
+                             f"64 on the CPU; at most {MAX_BATCH_SIZE})")
+    parser.add_argument("--num-workers", type=_non_negative, default=None, metavar="N",
+                        help="DataLoader workers decoding images (default: chosen from the machine, every CPU "
+                             "but two on a GPU machine, 1 on the CPU; 0 decodes in the main process; more than "
+                             "the CPUs available are capped)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the image tower through torch.compile (worth it on a GPU for large datasets; "
+                             "the first batch waits for the compilation)")
     parser.add_argument("--seed", type=_seed, default=0, metavar="N", help=f"0 to {MAX_SEED} (default 0)")
     parser.add_argument("--cache-dir", type=_folder, metavar="DIR",
                         help="embedding cache (default: $CLIPAUDIT_CACHE_DIR or ~/.cache/clipaudit)")
@@ -159,6 +187,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines or download bars on stderr (the findings and the files written "
                              "are still listed)")
+    parser.add_argument("--shard-images", type=_positive, default=SHARD_IMAGES, metavar="N",
+                        help=f"images per embedding-cache shard (default {SHARD_IMAGES}); a shard is the unit "
+                             "that is written as it completes, resumed after a kill and shared between processes")
 
 
 def _add_allow_unmatched(parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ class ModelInfo:
     spec: str                # what the user asked for: a hub id, a folder or 'demo'
     name: str                # model id or folder name
     revision: str | None     # hub commit hash when known
-    weights_sha256: str      # hash of the weights actually loaded (state dict bytes)
+    weights_sha256: str      # hash of the checkpoint's files (or, where they are unknown, of the loaded state dict)
     preprocessing_sha256: str  # hash of the image processor's configuration
     tokenizer_sha256: str    # hash of the tokenizer (vocabulary, merges, normalisation)
     architecture: str        # e.g. 'CLIPModel', 'SiglipModel'
@@ -36,10 +36,17 @@ class ModelInfo:
     loader: str = "transformers"  # which code ran the model: transformers, open_clip, or a conversion into transformers
     checkpoint_sha256: str | None = None  # sha256 of the checkpoint file, when one file was loaded
     open_clip_version: str | None = None  # when open_clip ran the model
+    attention: str | None = None  # the attention kernel transformers runs (sdpa, flash_attention_2, ...)
+    image_tokens: int | None = None  # tokens the image tower attends over per image (patches + class token)
 
 
 class ZeroShotModel(Protocol):
-    """A model with an image tower and a text tower in one embedding space."""
+    """A model with an image tower and a text tower in one embedding space.
+
+    Adapters whose image processor splits into uint8 and device work (:mod:`clipaudit.models.pixels`)
+    also offer ``pixel_spec``, ``device``, ``normalise_pixels`` and ``image_features`` (see
+    :class:`clipaudit.models.hf.HFZeroShotModel`); the encoder uses them where they exist.
+    """
 
     info: ModelInfo
 

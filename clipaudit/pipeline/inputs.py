@@ -28,6 +28,7 @@ class AuditInputs:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
     alerts: list[str] = field(default_factory=list)  # what a reader must see before any number (manifest.alerts)
+    batching: object = None  # clipaudit.embed.batching.Batching: the batch size and workers encoding uses
 
     @property
     def model_manifest(self) -> dict:
@@ -40,7 +41,9 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
     from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
-    from clipaudit.models import load_model
+    from clipaudit.embed import open_model
+    from clipaudit.embed.batching import choose_batching
+    from clipaudit.pipeline.options import available_cpus
 
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
@@ -56,19 +59,22 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
-    with step(f"loading the model {model} (downloads show their own progress)"):
-        zero_shot_model = load_model(
-            model,
-            device=options.device,
-            dtype=options.dtype,
-            cache_dir=cache_dir,
-            trust_remote_code=options.trust_remote_code,
-        )
+    zero_shot_model = open_model(
+        model,
+        device=options.device,
+        dtype=options.dtype,
+        cache_dir=cache_dir,
+        trust_remote_code=options.trust_remote_code,
+        compile=options.compile,
+        load=lambda: _load_model_now(model, options, cache_dir),
+    )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
+    batching = choose_batching(zero_shot_model, batch_size=options.batch_size, num_workers=options.num_workers,
+                               cpus=available_cpus())
     return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings,
-                       alerts=alerts)
+                       alerts=alerts, batching=batching)
 
 
 def unmatched_alerts(taxonomies: list[Taxonomy], values: dict[str, set[str]]) -> list[str]:
@@ -119,8 +125,24 @@ def _check_taxonomy_fits_model(taxonomy: Taxonomy, model) -> None:
 def _seed_everything(seed: int) -> None:
     import random
 
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+
+
+def _load_model_now(spec: str, options: AuditOptions, cache_dir: Path):
+    """Load the model (only when something must be encoded): torch seeded, and under torchrun each
+    process of a node on its own GPU."""
+    import os
+
+    import torch
+
+    from clipaudit.models import load_model
+    from clipaudit.models.devices import resolve_device
+
+    torch.manual_seed(options.seed)
+    local_rank = os.environ.get("LOCAL_RANK", "")
+    if local_rank.isdigit() and resolve_device(options.device) == "cuda":
+        torch.cuda.set_device(int(local_rank) % torch.cuda.device_count())
+    with step(f"loading the model {spec} (downloads show their own progress)"):
+        return load_model(spec, device=options.device, dtype=options.dtype, cache_dir=cache_dir,
+                          trust_remote_code=options.trust_remote_code, compile=options.compile)
