@@ -32,7 +32,6 @@ def recompute_statistics(predictions_path: Path, *, taxonomy: Taxonomy, settings
     if earlier is not None:
         check_prompts_match_audit(earlier, taxonomy, source=predictions_path)
     manifest = _manifest_from_audit(earlier) or _manifest_from_file(predictions_path, predictions)
-    manifest["seed"] = settings.seed
     manifest["recomputed_from"] = str(predictions_path)
     manifest["alerts"] = alerts
     return build_results(predictions, taxonomy, manifest=manifest, settings=settings, timings={}, started=started)
@@ -129,4 +128,5 @@ def _manifest_from_file(predictions_path: Path, predictions: pd.DataFrame) -> di
         },
         "device": "none",
         "dtype": "none",
+        "seed": None,  # no run made these predictions here: no seed to report
     }

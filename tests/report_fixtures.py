@@ -34,8 +34,7 @@ from clipaudit.taxonomy import load_taxonomy
 
 XSS_CLASS = "<script>alert(1)</script>"
 MIN_N = 30
-#: Fewer resamples than the defaults: the report is under test here, not the statistics.
-SETTINGS = StatsSettings(min_n=MIN_N, bootstrap=200, permutation_resamples=500)
+SETTINGS = StatsSettings(min_n=MIN_N)
 AGES = ("3-9", "20-29", "60-69")
 
 # (race, gender) -> images; Middle Eastern / Female has none.

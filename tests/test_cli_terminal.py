@@ -58,7 +58,7 @@ def mislabelled(face_folder, tmp_path) -> Path:
 
 def audit(taxonomy, data, model, out, cache_dir, *extra) -> int:
     return run_cli("audit", "--taxonomy", taxonomy, "--data", data, "--model", model, "--out", out,
-                   "--cache-dir", cache_dir, "--device", "cpu", "--bootstrap", "0", *extra)
+                   "--cache-dir", cache_dir, "--device", "cpu", *extra)
 
 
 def test_mislabelled_csv_stops_with_exit_2_and_did_you_mean(mislabelled, taxonomy_file, tiny_clip_dir, tmp_path,
@@ -92,7 +92,7 @@ def test_allow_unmatched_goes_on_and_says_so_first_in_terminal_report_and_stats(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "(did you mean 'Latino_Hispanic'?)" in err[0] and not again.exists()
     assert run_cli("stats", out / "predictions.parquet", "--taxonomy", taxonomy_file, "--out", again,
-                   "--allow-unmatched", "--quiet", "--bootstrap", "0") == 0
+                   "--allow-unmatched", "--quiet") == 0
     assert capsys.readouterr().err.startswith("clipaudit: read first: --allow-unmatched")
 
 
@@ -112,7 +112,7 @@ def test_no_test_could_run_says_so_and_the_min_n_that_would_allow_tests(face_fol
     # ... and it does: the suggested --min-n runs tests, and the alert is gone
     again = tmp_path / "again"
     assert run_cli("stats", out / "predictions.parquet", "--taxonomy", taxonomy_file, "--out", again,
-                   "--min-n", "42", "--quiet", "--bootstrap", "0") == 0
+                   "--min-n", "42", "--quiet") == 0
     rerun = json.loads((again / "results.json").read_text())
     assert rerun["manifest"]["statistics"]["tests"] > 0 and rerun["manifest"]["alerts"] == []
 

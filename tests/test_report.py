@@ -222,8 +222,7 @@ class _FindingsLinkParser(HTMLParser):
 
 
 def test_no_findings_says_so_with_family_size() -> None:
-    strict = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, alpha=1e-12, bootstrap=200,
-                                                          permutation_resamples=500))
+    strict = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, alpha=1e-12))
     assert strict["findings"] == []
     family_size = strict["manifest"]["statistics"]["family_size"]
     assert family_size > 0
@@ -317,8 +316,7 @@ def test_chart_alt_text_uses_the_table_rounding(results: dict, html: str) -> Non
 
 
 def test_chart_legend_names_the_interval_method_in_force() -> None:
-    jeffreys = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, interval="jeffreys", confidence=0.9,
-                                                            bootstrap=200, permutation_resamples=500))
+    jeffreys = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, interval="jeffreys", confidence=0.9))
     output = render_report(jeffreys)
     assert "90% Jeffreys interval" in output and "Wilson interval" not in output
     assert "90% CI" in output and "95% CI" not in output

@@ -80,8 +80,7 @@ def test_markdown_escaper() -> None:
 
 
 def test_summary_without_findings() -> None:
-    results = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, alpha=1e-12, bootstrap=200,
-                                                           permutation_resamples=500))
+    results = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, alpha=1e-12))
     summary = render_summary_markdown(results)
     assert "No significant findings." in summary and "0 findings" in summary
 

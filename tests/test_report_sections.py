@@ -39,9 +39,35 @@ def test_comparisons_show_difference_interval_and_adjusted_p(results: dict, html
     assert "each group against overall" in html
 
 
+def test_against_best_no_per_comparison_interval_is_printed() -> None:
+    """Against the data-chosen best group no difference interval has its stated coverage
+    (benchmarks/stats_validation.py), so results.json has none, the table says why and prints n/a,
+    the findings' sentences print no interval of the difference, and the document still validates."""
+    from clipaudit.report.exports import render_summary_markdown
+    from clipaudit.schemas import validate_results
+
+    best = report_fixtures.build(settings=StatsSettings(min_n=MIN_N, reference="best"))
+    validate_results(best)
+    harm_by_race = metric_entry(best, "denigration", "race", "harm_rate")
+    compared = [c for c in harm_by_race["comparisons"] if c["p_value"] is not None]
+    assert compared and all(c["selection_factor"] == len(compared) > 1 for c in compared)
+    assert all(c["difference_ci_low"] is None and c["difference_ci_high"] is None for c in compared)
+    assert all(c["simultaneous_ci_low"] <= c["difference"] <= c["simultaneous_ci_high"] for c in compared)
+    output = render_report(best)
+    table = re.search(r'id="probe-denigration--race--harm-rate".*?</table>', output, flags=re.S)
+    assert table is not None and "chosen from the data" in table.group(0)
+    assert f'<td class="num">{format.NOT_AVAILABLE}</td>' in table.group(0)
+    findings = [f for f in best["findings"] if f["reference"] not in ("overall", "rest")]
+    assert findings, "the fixture's planted disparity is found against the best group too"
+    for finding in findings:
+        assert finding["difference_ci_low"] is None and "simultaneous" not in finding["text"]
+        assert "for this comparison" not in finding["text"]
+    render_summary_markdown(best)
+
+
 def test_tables_without_comparisons_keep_the_short_layout() -> None:
     """With min_n above every group, nothing is tested or compared: short tables, and a caveat says why."""
-    untested = report_fixtures.build(settings=StatsSettings(min_n=1000, bootstrap=200, permutation_resamples=500))
+    untested = report_fixtures.build(settings=StatsSettings(min_n=1000))
     assert all(not metric.get("comparisons") and metric["test"] is None
                for probe in untested["probes"] for slice_ in probe["slices"] for metric in slice_["metrics"])
     output = render_report(untested)

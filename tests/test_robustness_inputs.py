@@ -58,7 +58,7 @@ def write_audit(out: Path, taxonomy: Path, frame: pd.DataFrame) -> Path:
                 "dataset": {"spec": "synthetic-test", "fingerprint": "same-images", "n_images": len(frame),
                             "n_used": len(frame), "n_skipped": 0, "skipped_images": [], "attributes": ["race"]}}
     results = build_results(frame, load_taxonomy(taxonomy), manifest=manifest, timings={}, started=time.perf_counter(),
-                            settings=StatsSettings(bootstrap=0, permutation_resamples=200))
+                            settings=StatsSettings())
     write_output_files(out, {"results.json": json.dumps(results).encode("utf-8"),
                              "predictions.parquet": predictions_to_parquet_bytes(frame)})
     return out
@@ -291,7 +291,7 @@ def test_stats_into_an_earlier_audit_folder_drops_its_compare_verdict(world, tmp
     for name in COMPARE_OUTPUTS:
         (out / name).write_text("stale verdict")
     code, err, _ = run_cli(["stats", str(world["baseline"] / "predictions.parquet"), "--taxonomy",
-                            str(world["taxonomy"]), "--out", str(out), "--bootstrap", "0"], capsys)
+                            str(world["taxonomy"]), "--out", str(out)], capsys)
     assert code == 0, err
     assert (out / "results.json").is_file()
     assert not any((out / name).exists() for name in COMPARE_OUTPUTS)
@@ -303,7 +303,7 @@ def test_demo_into_an_earlier_audit_folder_drops_its_compare_verdict(tmp_path, c
     for name in COMPARE_OUTPUTS:
         (out / name).write_text("stale verdict")
     code, err, _ = run_cli(["demo", "--out", str(out), "--images", "28", "--cache-dir", str(tmp_path / "cache"),
-                            "--device", "cpu", "--quiet", "--bootstrap", "0", "--min-n", "2"], capsys)
+                            "--device", "cpu", "--quiet", "--min-n", "2"], capsys)
     assert code == 0, err
     assert (out / "results.json").is_file()
     assert not any((out / name).exists() for name in COMPARE_OUTPUTS)

@@ -49,7 +49,7 @@ def taxonomy_file(tmp_path) -> Path:
 def _audit(taxonomy_file, face_folder, model_dir, out, cache_dir) -> list[str]:
     return ["audit", "--taxonomy", str(taxonomy_file), "--data", f"csv:{face_folder / 'labels.csv'}",
             "--model", str(model_dir), "--out", str(out), "--cache-dir", str(cache_dir), "--device", "cpu",
-            "--quiet", "--min-n", "5", "--bootstrap", "0", "--shard-images", SHARD]
+            "--quiet", "--min-n", "5", "--shard-images", SHARD]
 
 
 def _forbid_model_loading(monkeypatch) -> None:

@@ -12,6 +12,7 @@ from fairlearn.metrics import MetricFrame
 from scipy.stats import fisher_exact
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from clipaudit.cli import main
 from clipaudit.errors import ClipauditError
 from clipaudit.schemas import validate_results
 from clipaudit.stats import StatsSettings, compute_statistics
@@ -96,13 +97,21 @@ def test_reference_options(planted: pd.DataFrame, spec: str) -> None:
     for item in entry["comparisons"]:
         k1, n1 = item["successes"], item["n"]
         k2, n2 = groups[expected]["successes"], groups[expected]["n"]
-        # Against the data-chosen best group, interval and p-value are adjusted for the k - 1 comparisons.
+        # Against the data-chosen best group the p-value is adjusted for the k - 1 comparisons and no
+        # per-comparison interval is given (none would have its stated coverage); the simultaneous
+        # interval is kept.
         selection = len(entry["comparisons"]) if spec == "best" else 1
         assert item["selection_factor"] == selection
         assert item["p_value"] == pytest.approx(min(1.0, selection * item["p_value_unselected"]), rel=1e-12)
-        low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff",
-                                               alpha=0.05 / selection)
-        assert (item["difference_ci_low"], item["difference_ci_high"]) == pytest.approx((low, high), abs=TOLERANCE)
+        if spec == "best":
+            assert item["difference_ci_low"] is None and item["difference_ci_high"] is None
+            assert item["ratio_ci_low"] is None and item["odds_ratio_ci_low"] is None
+            assert "no per-comparison interval" in item["difference_method"]
+            assert item["simultaneous_ci_low"] <= item["difference"] <= item["simultaneous_ci_high"]
+        else:
+            low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
+            assert (item["difference_ci_low"], item["difference_ci_high"]) == pytest.approx((low, high),
+                                                                                            abs=TOLERANCE)
         assert item["compared_with"] == expected and item["reference_value"] == k2 / n2
 
 
@@ -179,8 +188,8 @@ def test_findings_come_from_pairwise_comparisons_sorted_by_severity(planted: pd.
 
 
 @pytest.mark.parametrize("settings", [
-    StatsSettings(interval="clopper-pearson", correction="bh", reference="best", bootstrap=200),
-    StatsSettings(interval="jeffreys", reference="group:Black", bootstrap=0, min_n=200),
+    StatsSettings(interval="clopper-pearson", correction="bh", reference="best"),
+    StatsSettings(interval="jeffreys", reference="group:Black", min_n=200),
     StatsSettings(reference="rest", min_effect=0.0),
 ])
 def test_full_documents_validate_with_every_option(planted: pd.DataFrame, settings: StatsSettings) -> None:
@@ -202,15 +211,22 @@ def test_full_documents_validate_with_every_option(planted: pd.DataFrame, settin
 
 @pytest.mark.parametrize(("field", "value"), [
     ("interval", "wald"), ("min_effect", -0.1), ("min_effect", 1.0), ("reference", "median"),
-    ("reference", "group:"), ("bootstrap", -1), ("power", 1.0), ("reference_by_probe", {"x": "nope"}),
+    ("reference", "group:"), ("power", 1.0), ("reference_by_probe", {"x": "nope"}),
 ])
 def test_new_settings_are_validated_with_the_value(field: str, value: object) -> None:
     with pytest.raises(ClipauditError, match=re.escape(repr(value if field != "reference_by_probe" else "nope"))):
         StatsSettings(**{field: value})  # type: ignore[arg-type]
 
 
-def test_results_do_not_depend_on_the_seed(planted: pd.DataFrame) -> None:
-    """No test or interval is Monte Carlo: two seeds give the same document."""
-    first = compute_statistics(planted, [AGE_PROBE], settings=StatsSettings(seed=3))
-    other = compute_statistics(planted, [AGE_PROBE], settings=StatsSettings(seed=4))
-    assert first["probes"] == other["probes"] and first["findings"] == other["findings"]
+def test_the_statistics_have_no_seed_and_no_resampling_setting(planted: pd.DataFrame,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """No test or interval is Monte Carlo, so there is no seed, bootstrap or permutation count to set,
+    record or pass on the command line."""
+    recorded = compute_statistics(planted, [AGE_PROBE])["statistics"]
+    assert not {"seed", "bootstrap", "permutation_resamples"} & set(recorded)
+    for removed in ("seed", "bootstrap", "permutation_resamples"):
+        with pytest.raises(TypeError, match=removed):
+            StatsSettings(**{removed: 1})  # type: ignore[arg-type]
+    for option, value in (("--bootstrap", "0"), ("--seed", "3")):
+        assert main(["stats", "p.parquet", "--taxonomy", "t.yaml", "--out", "o", option, value]) == 2
+        assert option in capsys.readouterr().err

@@ -3,85 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import chi2_contingency, hypergeom
 from statsmodels.stats.multitest import multipletests
 
 from clipaudit.errors import ClipauditError
-from clipaudit.stats import (
-    adjust_p_values,
-    chi_square_test,
-    holm,
-    omnibus_test,
-    permutation_chi_square_test,
-)
-from clipaudit.stats.hypothesis_tests import chi_square_statistic, fisher_exact_test, untestable_reason
+from clipaudit.stats import adjust_p_values, cochran_armitage_test, holm, omnibus_test
+from clipaudit.stats.hypothesis_tests import fisher_exact_test, untestable_reason
 
 TOLERANCE = 1e-9
-
-
-@pytest.mark.parametrize("groups", [2, 3, 7, 14])
-def test_chi_square_matches_scipy(groups: int) -> None:
-    rng = np.random.default_rng(groups)
-    for _ in range(20):
-        n = rng.integers(30, 500, size=groups)
-        successes = rng.binomial(n, rng.uniform(0.1, 0.9))
-        table = np.vstack([successes, n - successes])
-        statistic, p_value, df, _ = chi2_contingency(table, correction=False)
-        result = chi_square_test(successes, n)
-        assert result.name == "chi-square"
-        assert result.statistic == pytest.approx(statistic, abs=TOLERANCE)
-        assert result.p_value == pytest.approx(p_value, abs=TOLERANCE)
-        assert result.df == df == groups - 1
-        assert result.groups_tested == groups and result.resamples is None
-
-
-def test_vectorised_statistic_matches_scipy() -> None:
-    n = np.array([40, 60, 80, 100])
-    draws = np.array([[10, 20, 30, 40], [25, 25, 25, 25], [0, 30, 30, 40]])
-    expected = [chi2_contingency(np.vstack([row, n - row]), correction=False)[0] for row in draws]
-    np.testing.assert_allclose(chi_square_statistic(draws, n, 100), expected, rtol=0, atol=TOLERANCE)
-
-
-def _exact_conditional_p(successes: np.ndarray, n: np.ndarray) -> float:
-    """P(X^2 >= observed) over the hypergeometric distribution of a 2 x 2 table."""
-    total_successes = int(successes.sum())
-    observed = float(chi_square_statistic(successes, n, total_successes))
-    support = np.arange(max(0, total_successes - n[1]), min(n[0], total_successes) + 1)
-    tables = np.column_stack([support, total_successes - support])
-    statistics = chi_square_statistic(tables, n, total_successes)
-    probabilities = hypergeom.pmf(support, int(n.sum()), total_successes, int(n[0]))
-    return float(probabilities[statistics >= observed * (1 - 1e-10)].sum())
-
-
-def test_permutation_p_is_close_to_the_exact_p_on_a_2x2_table() -> None:
-    successes, n = np.array([3, 11]), np.array([40, 45])
-    exact = _exact_conditional_p(successes, n)
-    result = permutation_chi_square_test(successes, n, resamples=20_000, rng=np.random.default_rng(1))
-    standard_error = np.sqrt(exact * (1 - exact) / 20_000)
-    assert result.name == "permutation chi-square" and result.resamples == 20_000
-    assert abs(result.p_value - exact) < 4 * standard_error + 1 / 20_001
-
-
-def test_permutation_p_is_close_to_the_chi_square_p_on_a_moderate_table() -> None:
-    successes, n = np.array([30, 42, 25, 51, 38]), np.array([200, 210, 190, 220, 205])
-    asymptotic = chi_square_test(successes, n).p_value
-    result = permutation_chi_square_test(successes, n, resamples=20_000, rng=np.random.default_rng(2))
-    assert result.statistic == pytest.approx(chi_square_test(successes, n).statistic, abs=TOLERANCE)
-    assert abs(result.p_value - asymptotic) < 0.01
-
-
-def test_permutation_is_deterministic_for_a_seed() -> None:
-    successes, n = np.array([1, 4, 0, 6]), np.array([35, 40, 31, 50])
-    first = permutation_chi_square_test(successes, n, resamples=5_000, rng=np.random.default_rng(7))
-    second = permutation_chi_square_test(successes, n, resamples=5_000, rng=np.random.default_rng(7))
-    assert first == second
-    assert 0 < first.p_value <= 1
-
-
-def test_permutation_p_is_never_zero() -> None:
-    successes, n = np.array([0, 40]), np.array([40, 40])
-    result = permutation_chi_square_test(successes, n, resamples=999, rng=np.random.default_rng(0))
-    assert result.p_value == pytest.approx(1 / 1000)
 
 
 def test_omnibus_is_the_bonferroni_minimum_of_exact_group_vs_rest_tests() -> None:
@@ -109,16 +37,14 @@ def test_untestable_tables_give_no_test(successes: list[int], n: list[int], reas
     assert omnibus_test(successes, n) is None
     assert reason in (untestable_reason(successes, n) or "")
     with pytest.raises(ClipauditError, match=reason):
-        chi_square_test(successes, n)
+        cochran_armitage_test(successes, n)
 
 
 def test_bad_tables_are_rejected() -> None:
     with pytest.raises(ClipauditError):
-        chi_square_test([5, 3], [4, 10])
+        omnibus_test([5, 3], [4, 10])
     with pytest.raises(ClipauditError):
-        chi_square_test([1, 2, 3], [10, 10])
-    with pytest.raises(ClipauditError, match="resamples"):
-        permutation_chi_square_test([1, 2], [10, 10], resamples=0, rng=np.random.default_rng(0))
+        omnibus_test([1, 2, 3], [10, 10])
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 50, 400])

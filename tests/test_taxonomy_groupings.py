@@ -104,7 +104,7 @@ def test_attribute_groupings_become_columns_that_slices_and_the_engine_use(tmp_p
     grouped = with_attribute_groups(frame, taxonomy.attribute_groups)
     assert list(grouped["race_binary"]) == ["White", "non-White", "non-White", None]
     assert with_attribute_groups(grouped, taxonomy.attribute_groups).equals(grouped)
-    results = compute_statistics(grouped, taxonomy, settings=StatsSettings(bootstrap=0))
+    results = compute_statistics(grouped, taxonomy, settings=StatsSettings())
     probe = results["probes"][0]
     # 7-way: only 'a' right of 3 labelled rows; White vs non-White: a, b and c right ('Asian' is non-White).
     assert probe["overall"]["accuracy"]["successes"] == 1 and probe["overall"]["accuracy"]["n"] == 3

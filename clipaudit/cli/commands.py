@@ -26,9 +26,9 @@ def _stats_settings(arguments: argparse.Namespace):
         else:
             reference = value
     return StatsSettings(
-        confidence=arguments.confidence, min_n=arguments.min_n, alpha=arguments.alpha, seed=arguments.seed,
+        confidence=arguments.confidence, min_n=arguments.min_n, alpha=arguments.alpha,
         interval=arguments.interval, correction=arguments.correction, min_effect=arguments.min_effect,
-        reference=reference, reference_by_probe=by_probe, bootstrap=arguments.bootstrap,
+        reference=reference, reference_by_probe=by_probe,
     )
 
 

@@ -197,7 +197,9 @@ def _build_slice(raw_slice: Mapping[str, Any], probe_id: str, probe_anchor: str,
             overall=_rate(overall[metric]),
             attributes=attributes,
             trend=_group_test(raw_metric.get("trend")),
-            reference_label=None if reference is None else str(reference["group"] or reference["kind"]),
+            reference_label=None if reference is None else str(reference["group"] or reference["kind"]) + (
+                " (the best-off group, chosen from the data: p selection-adjusted, no per-comparison interval)"
+                if any(c.get("selection_factor", 1) > 1 for c in raw_metric["comparisons"]) else ""),
             direction=_optional_str(raw_metric.get("direction")),
             note=_optional_str(raw_metric.get("note")),
         ))
@@ -207,8 +209,8 @@ def _build_slice(raw_slice: Mapping[str, Any], probe_id: str, probe_anchor: str,
 def _comparison(raw: Mapping[str, Any]) -> Comparison:
     return Comparison(
         difference=float(raw["difference"]),
-        ci_low=float(raw["difference_ci_low"]),
-        ci_high=float(raw["difference_ci_high"]),
+        ci_low=raw["difference_ci_low"],
+        ci_high=raw["difference_ci_high"],
         p_value=raw["p_value"],
         p_adjusted=raw["p_adjusted"],
         significant=bool(raw["significant"]),

@@ -30,8 +30,8 @@ class Comparison:
     """One group against the metric's reference (``metric.comparisons`` in the results)."""
 
     difference: float
-    ci_low: float
-    ci_high: float
+    ci_low: float | None  # None against a data-chosen reference (best): no per-comparison interval
+    ci_high: float | None
     p_value: float | None
     p_adjusted: float | None
     significant: bool

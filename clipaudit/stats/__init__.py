@@ -28,12 +28,10 @@ from clipaudit.stats.hypothesis_tests import (
     OmnibusTest,
     PairwiseTest,
     TrendTest,
-    chi_square_test,
     cochran_armitage_test,
     mcnemar_exact,
     omnibus_test,
     pairwise_test,
-    permutation_chi_square_test,
     trend_test,
 )
 from clipaudit.stats.intervals import ConfidenceInterval, interval
@@ -59,7 +57,6 @@ __all__ = [
     "adjust_p_values",
     "benjamini_hochberg",
     "spread_interval",
-    "chi_square_test",
     "cochran_armitage_test",
     "compute_statistics",
     "correct_family",
@@ -82,7 +79,6 @@ __all__ = [
     "paired_difference_from_outcomes",
     "pairwise_test",
     "probe_slice_groups",
-    "permutation_chi_square_test",
     "ratio",
     "resolve_reference",
     "trend_test",

@@ -114,7 +114,7 @@ def _test_entry(test: OmnibusTest, counts: GroupCounts, tested_index: NDArray[np
     effect = abs(float(counts.successes[lead]) / float(counts.n[lead]) - rest_successes / rest_n)
     return ({"name": test.name, "statistic": float(test.statistic), "df": int(test.df),
              "p_value": float(test.p_value), "p_adjusted": None, "significant": False,
-             "groups_tested": int(test.groups_tested), "resamples": test.resamples, "effect": effect,
+             "groups_tested": int(test.groups_tested), "effect": effect,
              "effect_measure": "|group - rest| of the group with the smallest p-value",
              "effect_group": counts.labels[lead]}, effect)
 
@@ -122,7 +122,7 @@ def _test_entry(test: OmnibusTest, counts: GroupCounts, tested_index: NDArray[np
 def _trend_entry(test: TrendTest) -> dict[str, Any]:
     return {"name": test.name, "statistic": float(test.statistic), "df": 1, "p_value": float(test.p_value),
             "p_adjusted": None, "significant": False, "groups_tested": int(test.groups_tested),
-            "resamples": test.resamples, "slope": float(test.slope), "effect": float(test.effect),
+            "slope": float(test.slope), "effect": float(test.effect),
             "effect_measure": "fitted change from first to last group"}
 
 
@@ -400,11 +400,12 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                                 "on slices over one ordered attribute, when every expected count is >= 5",
                   "difference_interval": (f"Newcombe hybrid score (Newcombe 1998, method 10): "
                                           f"{100 * settings.confidence:g}% per comparison "
-                                          "(difference_ci_*); simultaneous over the whole family "
+                                          "(difference_ci_*; none against a data-chosen reference, best, "
+                                          "where it could not have that coverage); simultaneous over the whole family "
                                           f"(simultaneous_ci_*: {100 * settings.confidence:g}% for all together, "
                                           "MOVER-Jeffreys (Laud 2017) at the Bonferroni level, Dunn 1961)"),
                   "ratio_interval": "log (Katz et al. 1978); odds ratio: logit (Woolf 1955); "
-                                    "Haldane-Anscombe +0.5 on zero cells; per comparison",
+                                    "Haldane-Anscombe +0.5 on zero cells; per comparison (none against best)",
                   "spread_interval": SPREAD_METHOD,
                   "four_fifths_rule": (f"true when the simultaneous interval of min / max lies wholly below "
                                        f"{FOUR_FIFTHS:g}, false when wholly at or above, null when undecided"),

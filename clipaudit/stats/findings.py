@@ -135,8 +135,8 @@ def _related_entry(member: _Member) -> dict[str, Any]:
     return {"slice": member.slice_id, "group": comparison["group"], "metric": member.metric,
             "value": float(comparison["value"]), "reference_value": float(comparison["reference_value"]),
             "difference": float(comparison["difference"]),
-            "difference_ci_low": float(comparison["difference_ci_low"]),
-            "difference_ci_high": float(comparison["difference_ci_high"]),
+            "difference_ci_low": comparison["difference_ci_low"],
+            "difference_ci_high": comparison["difference_ci_high"],
             "p_adjusted": float(comparison["p_adjusted"]), "n": int(comparison["n"])}
 
 
@@ -185,7 +185,10 @@ def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, dict[str, st
         bounds = interval(successes, n, method=settings.interval, confidence=settings.confidence)
         value, ci_low, ci_high = successes / n, float(bounds.low), float(bounds.high)
         reference = str(comparison["reference"])
-        difference_ci = (float(comparison["difference_ci_low"]), float(comparison["difference_ci_high"]))
+        # Against a data-chosen reference (best) there is no per-comparison interval, and the sentence
+        # prints no interval of the difference (see reference_comparisons).
+        difference_ci = None if comparison["difference_ci_low"] is None else \
+            (float(comparison["difference_ci_low"]), float(comparison["difference_ci_high"]))
         text = finding_text(group=comparison["group"], metric=metric, probe_id=probe.id, value=value,
                             ci_low=ci_low, ci_high=ci_high, reference_value=comparison["reference_value"],
                             confidence=settings.confidence, p_adjusted=comparison["p_adjusted"],
@@ -198,7 +201,8 @@ def build_findings(significant: Sequence[tuple[ProbeSpec, str, str, dict[str, st
                                 difference=float(comparison["difference"]), ci_low=ci_low, ci_high=ci_high,
                                 p_value=float(comparison["p_value"]), p_adjusted=float(comparison["p_adjusted"]),
                                 significant=bool(comparison["significant"]), text=text, reference=reference,
-                                difference_ci_low=difference_ci[0], difference_ci_high=difference_ci[1],
+                                difference_ci_low=comparison["difference_ci_low"],
+                                difference_ci_high=comparison["difference_ci_high"],
                                 test=comparison["test"], worse=bool(comparison["worse"]), n=n,
                                 alpha=float(settings.alpha), min_effect=float(settings.min_effect),
                                 effect=float(comparison["effect"]), effect_measure=str(comparison["effect_measure"]),

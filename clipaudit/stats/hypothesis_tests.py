@@ -24,9 +24,6 @@ tiny levels a family of a thousand tests needs (Holm's first step is alpha / m).
 - Paired (the same images under two conditions): :func:`mcnemar_exact` (McNemar 1947,
   exact binomial form).
 
-:func:`chi_square_test` and :func:`permutation_chi_square_test` (Pearson 1900; Davison &
-Hinkley 1997) remain available as library functions; the engine does not use them.
-
 Untestable-table policy: with fewer than two groups, or when every image has the same outcome
 (all successes or all failures), there is no test; :func:`omnibus_test` returns ``None`` and
 :func:`untestable_reason` says why. Such tables are not part of the multiple-testing family.
@@ -40,30 +37,24 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaln
-from scipy.stats import binom, chi2_contingency, norm
+from scipy.stats import binom, norm
 
 from clipaudit.errors import ClipauditError
 
-CHI_SQUARE = "chi-square"
-PERMUTATION_CHI_SQUARE = "permutation chi-square"
 EXACT_GROUP_VS_REST = "exact group-vs-rest, Bonferroni"
 FISHER_EXACT = "fisher exact"
 TWO_PROPORTION_Z = "two-proportion z"
 TREND = "cochran-armitage trend"
-PERMUTATION_TREND = "permutation cochran-armitage trend"
 MCNEMAR_EXACT = "mcnemar exact"
 MIN_EXPECTED_COUNT = 5.0
-# Resampled statistics equal to the observed one up to rounding must count as ">=".
-_RELATIVE_TOLERANCE = 1e-10
 
 
 @dataclass(frozen=True)
 class OmnibusTest:
     """One test of equal rates across groups.
 
-    ``df`` is ``k - 1`` (the chi-square degrees of freedom); ``resamples`` is ``None`` but for
-    the permutation test; ``most_significant`` is the position of the group with the smallest
-    group-vs-rest p-value (exact group-vs-rest test only).
+    ``df`` is ``k - 1``; ``most_significant`` is the position of the group with the smallest
+    group-vs-rest p-value.
     """
 
     name: str
@@ -71,7 +62,6 @@ class OmnibusTest:
     df: int
     p_value: float
     groups_tested: int
-    resamples: int | None = None
     most_significant: int | None = None
 
 
@@ -102,68 +92,6 @@ def untestable_reason(successes: ArrayLike, n: ArrayLike) -> str | None:
 def expected_successes(successes: NDArray[np.int64], n: NDArray[np.int64]) -> NDArray[np.float64]:
     """Expected successes per group under equal rates (assumes a non-empty table)."""
     return n * (successes.sum() / n.sum())
-
-
-def chi_square_statistic(successes: NDArray[np.int64] | NDArray[np.float64], n: NDArray[np.int64],
-                         total_successes: int) -> NDArray[np.float64]:
-    """Pearson's X^2 for 2 x k tables, vectorised over leading axes of ``successes``.
-
-    With ``E_j = n_j K / N`` the failure cell deviates by the negative of the
-    success cell, so ``X^2 = sum_j (x_j - E_j)^2 N^2 / (n_j K (N - K))``.
-    Assumes ``0 < K < N``.
-    """
-    total = float(n.sum())
-    expected = n * (total_successes / total)
-    weights = total * total / (n * float(total_successes) * (total - total_successes))
-    deviations = np.asarray(successes, dtype=np.float64) - expected
-    return np.sum(deviations * deviations * weights, axis=-1)
-
-
-def chi_square_test(successes: ArrayLike, n: ArrayLike) -> OmnibusTest:
-    """Pearson's chi-square test of independence (Pearson 1900), no Yates correction.
-
-    Raises :class:`ClipauditError` on an untestable table (see :func:`untestable_reason`).
-    """
-    successes_arr, n_arr = _as_table(successes, n)
-    reason = untestable_reason(successes_arr, n_arr)
-    if reason is not None:
-        raise ClipauditError(reason)
-    table = np.vstack([successes_arr, n_arr - successes_arr])
-    statistic, p_value, df, _ = chi2_contingency(table, correction=False)
-    return OmnibusTest(name=CHI_SQUARE, statistic=float(statistic), df=int(df),
-                       p_value=float(p_value), groups_tested=int(successes_arr.size))
-
-
-def permutation_chi_square_test(successes: ArrayLike, n: ArrayLike, *, resamples: int,
-                                rng: np.random.Generator, batch_size: int = 2_000) -> OmnibusTest:
-    """Monte-Carlo permutation test of Pearson's X^2 (Davison & Hinkley 1997).
-
-    Permuting group labels with fixed margins makes the successes per group a
-    multivariate hypergeometric draw; ``resamples`` draws are made in batches of
-    ``batch_size`` and ``p = (1 + #{X^2_b >= X^2_obs}) / (1 + resamples)``, which is
-    never 0 and is valid for any number of resamples. Deterministic for a given ``rng`` state.
-    """
-    successes_arr, n_arr = _as_table(successes, n)
-    reason = untestable_reason(successes_arr, n_arr)
-    if reason is not None:
-        raise ClipauditError(reason)
-    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
-        raise ClipauditError(f"resamples must be a positive integer, got {resamples!r}")
-    total_successes = int(successes_arr.sum())
-    observed = float(chi_square_statistic(successes_arr, n_arr, total_successes))
-    threshold = observed * (1.0 - _RELATIVE_TOLERANCE)
-    at_least_as_extreme = 0
-    remaining = int(resamples)
-    while remaining > 0:
-        size = min(batch_size, remaining)
-        draws = rng.multivariate_hypergeometric(n_arr, total_successes, size=size, method="marginals")
-        at_least_as_extreme += int(np.count_nonzero(
-            chi_square_statistic(draws, n_arr, total_successes) >= threshold))
-        remaining -= size
-    p_value = (1.0 + at_least_as_extreme) / (1.0 + resamples)
-    return OmnibusTest(name=PERMUTATION_CHI_SQUARE, statistic=observed, df=int(successes_arr.size - 1),
-                       p_value=float(p_value), groups_tested=int(successes_arr.size),
-                       resamples=int(resamples))
 
 
 def omnibus_test(successes: ArrayLike, n: ArrayLike) -> OmnibusTest | None:
@@ -309,7 +237,6 @@ class TrendTest:
     slope: float
     effect: float
     groups_tested: int
-    resamples: int | None = None
 
 
 def _trend_parts(successes: NDArray[np.int64] | NDArray[np.float64], n: NDArray[np.int64],
@@ -319,17 +246,13 @@ def _trend_parts(successes: NDArray[np.int64] | NDArray[np.float64], n: NDArray[
     return np.sum(scores * (np.asarray(successes, dtype=np.float64) - expected), axis=-1)
 
 
-def cochran_armitage_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike | None = None, *,
-                          resamples: int | None = None,
-                          rng: np.random.Generator | None = None) -> TrendTest:
+def cochran_armitage_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike | None = None) -> TrendTest:
     """Cochran (1954) - Armitage (1955) test for trend in proportions, two-sided.
 
     With scores ``t_i`` (default ``0, 1, ..., k-1``), ``T = sum t_i (x_i - n_i p)``,
     ``Var(T) = p (1 - p) [sum n_i t_i^2 - (sum n_i t_i)^2 / N]`` and ``z = T / sqrt(Var)``
     (Agresti 2013, section 3.4.6, whose ``N/(N-1)`` multiple is the Mantel
-    linear-by-linear statistic). With ``resamples``, the p-value is instead a
-    Monte-Carlo permutation p-value of ``|T|`` with fixed margins,
-    ``(1 + #{|T_b| >= |T|}) / (1 + B)``. Raises on an untestable table.
+    linear-by-linear statistic). Raises on an untestable table.
     """
     successes_arr, n_arr = _as_table(successes, n)
     reason = untestable_reason(successes_arr, n_arr)
@@ -352,21 +275,7 @@ def cochran_armitage_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike 
     # The fitted first-to-last change; with very uneven bin sizes a least-squares line can imply
     # more than the whole rate scale, which no rate can move, so it is capped at 1.
     effect = min(abs(slope) * float(np.ptp(score_arr)), 1.0)
-    if resamples is None:
-        return TrendTest(TREND, float(z), float(2 * norm.sf(abs(z))), slope, effect, int(successes_arr.size))
-    if rng is None or isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
-        raise ClipauditError(f"resamples must be a positive integer with an rng, got {resamples!r}")
-    threshold = abs(observed) * (1.0 - _RELATIVE_TOLERANCE)
-    at_least_as_extreme, remaining = 0, int(resamples)
-    while remaining > 0:
-        size = min(2_000, remaining)
-        draws = rng.multivariate_hypergeometric(n_arr, total_successes, size=size, method="marginals")
-        deviations = (draws - n_arr * pooled) @ score_arr
-        at_least_as_extreme += int(np.count_nonzero(np.abs(deviations) >= threshold))
-        remaining -= size
-    p_value = (1.0 + at_least_as_extreme) / (1.0 + resamples)
-    return TrendTest(PERMUTATION_TREND, float(z), float(p_value), slope, effect, int(successes_arr.size),
-                     int(resamples))
+    return TrendTest(TREND, float(z), float(2 * norm.sf(abs(z))), slope, effect, int(successes_arr.size))
 
 
 def trend_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike | None = None) -> TrendTest | None:

@@ -50,23 +50,18 @@ class StatsSettings:
     group; ``group:<name>``: a named group), overridden per probe by
     ``reference_by_probe``; ``power``: the power at which the minimum detectable difference
     is computed; ``ordered_attributes``: attributes whose values are ordered (a trend
-    test is run on slices over one of them). ``bootstrap``, ``permutation_resamples`` and
-    ``seed`` are validated and recorded but no longer change any number: every test is exact
-    or asymptotic and the spread intervals are simultaneous, so nothing is Monte Carlo (they
-    are kept so that existing calls, command lines and results.json readers keep working).
+    test is run on slices over one of them). Every test is exact or asymptotic and the
+    spread intervals are simultaneous, so nothing is Monte Carlo and no setting is a seed.
     """
 
     confidence: float = 0.95
     min_n: int = 30
     alpha: float = 0.05
     correction: Correction = "holm"
-    permutation_resamples: int = 10_000
-    seed: int = 0
     interval: IntervalMethod = "wilson"
     min_effect: float = 0.02
     reference: str = "overall"
     reference_by_probe: Mapping[str, str] = field(default_factory=dict)
-    bootstrap: int = 1000
     power: float = 0.8
     ordered_attributes: tuple[str, ...] = ("age",)
 
@@ -78,11 +73,6 @@ class StatsSettings:
             raise ClipauditError(f"alpha must be strictly between 0 and 1 (e.g. 0.05), got {self.alpha!r}")
         if self.correction not in CORRECTIONS:
             raise ClipauditError(f"correction must be one of {sorted(CORRECTIONS)}, got {self.correction!r}")
-        if not _is_int(self.permutation_resamples) or self.permutation_resamples < 1:
-            raise ClipauditError("permutation_resamples must be a positive integer (e.g. 10000), "
-                                 f"got {self.permutation_resamples!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ClipauditError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.interval not in INTERVAL_METHODS:
             raise ClipauditError(f"interval must be one of {sorted(INTERVAL_METHODS)}, got {self.interval!r}")
         if (isinstance(self.min_effect, bool) or not isinstance(self.min_effect, (int, float, np.floating))
@@ -94,9 +84,6 @@ class StatsSettings:
             raise ClipauditError(f"reference_by_probe must map probe ids to references, got {self.reference_by_probe!r}")
         for probe_id, reference in self.reference_by_probe.items():
             validate_reference(reference, where=f"reference for probe {probe_id!r}")
-        if not _is_int(self.bootstrap) or self.bootstrap < 0:
-            raise ClipauditError(f"bootstrap must be a non-negative integer (e.g. 1000; 0 for none), "
-                                 f"got {self.bootstrap!r}")
         if not _is_probability(self.power):
             raise ClipauditError(f"power must be strictly between 0 and 1 (e.g. 0.8), got {self.power!r}")
         if isinstance(self.ordered_attributes, str) or not all(
