@@ -43,6 +43,10 @@ def test_summary_header_names_model_dataset_taxonomy_tests_and_correction(result
     for expected in ("openai/clip-vit-large-patch14-336", "fairface:fairface", "clip_denigration",
                      f"{family_size} tests", "Holm correction", "\u03b1 = 0.05", "min effect 2.0 pp", f"{len(results['findings'])} findings"):
         assert expected in header
+    # Below it, how the significant tests and the findings reconcile, and each interval's kind.
+    summary = render_summary_markdown(results)
+    assert results["manifest"]["statistics"]["findings_from"] + "." in summary.splitlines()[4]
+    assert "| value (95% CI) | reference | difference (95% CI per comparison) |" in summary
 
 
 def test_summary_table_has_one_row_per_finding_in_results_order(results: dict) -> None:

@@ -37,6 +37,8 @@ def test_comparisons_show_difference_interval_and_adjusted_p(results: dict, html
     assert f'<td class="num">{format.points_number(mdd).lstrip("+")}</td>' in html  # MDD in points
     assert "significant, worse" in html and "significant, better" in html
     assert "each group against overall" in html
+    # The findings' introduction says why there are fewer findings than significant tests.
+    assert results["manifest"]["statistics"]["findings_from"] in html
 
 
 def test_against_best_no_per_comparison_interval_is_printed() -> None:

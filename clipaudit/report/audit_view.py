@@ -269,6 +269,7 @@ def _build_statistics(raw: Mapping[str, Any], probes: Sequence[ProbeView]) -> St
         test_names=tuple(sorted({test.name for test in tests} | {c.test for c in comparisons if c.test})),
         min_effect=raw.get("min_effect"),
         interval=raw.get("interval"),
+        findings_from=_optional_str(raw.get("findings_from")),
     )
 
 

@@ -22,9 +22,11 @@ from .audit_view import build_report_view
 from .markdown import code_span, escape_markdown_cell
 from .published_tables_view import published_tables_markdown
 
-SUMMARY_COLUMNS = (
-    "probe", "slice", "group", "metric", "value (CI)", "reference", "difference (CI)", "p_adj", "significant",
-)
+def summary_columns(confidence: float) -> tuple[str, ...]:
+    """The findings table's columns, each interval named with its level and kind."""
+    ci = format.ci_label(confidence)
+    return ("probe", "slice", "group", "metric", f"value ({ci})", "reference",
+            f"difference ({ci} per comparison)", "p_adj", "significant")
 MODEL_INDEX_TASK = "zero-shot-image-classification"
 MODEL_INDEX_DIGITS = 4  # model-index values are data (YAML numbers), not display text
 
@@ -43,13 +45,18 @@ def render_summary_markdown(results: Mapping[str, Any]) -> str:
         f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
     )
     lines = ["# clipaudit findings", "", header, ""]
+    # How the number of significant tests and the number of findings reconcile (statistics.findings_from).
+    reconciliation = results["manifest"].get("statistics", {}).get("findings_from")
+    if reconciliation:
+        lines += [escape_markdown_cell(reconciliation) + ".", ""]
     for alert in view.alerts:  # what a reader must see before any number (manifest.alerts)
         lines += [f"> **Read first:** {escape_markdown_cell(alert)}", ""]
     if not findings:
         lines.append("No significant findings.")
         return "\n".join(lines + published_tables_markdown(results)) + "\n"
-    lines.append("| " + " | ".join(SUMMARY_COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if i < 4 else "--:" for i in range(len(SUMMARY_COLUMNS) - 1)) + "|:-:|")
+    columns = summary_columns(stats.confidence_level)
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "|".join("---" if i < 4 else "--:" for i in range(len(columns) - 1)) + "|:-:|")
     for raw in findings:
         # Names come from users and are escaped; numbers are formatted and contain no markup.
         names = [escape_markdown_cell(raw[key]) for key in ("probe", "slice", "group", "metric")]

@@ -189,6 +189,7 @@ class StatisticsSettings:
     test_names: tuple[str, ...]
     min_effect: float | None = None
     interval: str | None = None  # the rate interval's method: 'wilson', 'clopper-pearson', 'jeffreys'
+    findings_from: str | None = None  # how the significant tests and the findings reconcile
 
     @property
     def correction_label(self) -> str:
