@@ -14,7 +14,7 @@ from clipaudit.models.demo import DEMO_MODEL_SPEC
 from clipaudit.taxonomy import protocol_class
 from clipaudit.vocabulary import metric_label
 
-from . import caveats
+from . import caveats, summary_view
 from .anchors import SECTION_ANCHORS, AnchorRegistry
 from .manifest_view import flatten_manifest, skipped_image_lines
 from .view_model import (
@@ -101,7 +101,12 @@ def build_report_view(
         demo_model=model.get("spec") == DEMO_MODEL_SPEC,
         method_notes=caveats.method_notes(manifest["statistics"]),
     )
-    return replace(view, caveats=caveats.caveats(view), recommendations=caveats.recommendations(view))
+    return replace(
+        view, caveats=caveats.caveats(view), recommendations=caveats.recommendations(view),
+        verdict=summary_view.verdict(view.findings, view.tables(), view.statistics),
+        scorecard=summary_view.scorecard(view.probes, view.findings),
+        key_findings=summary_view.key_findings(view.findings, view.tables()),
+    )
 
 
 def _build_factors(probes: Sequence[ProbeView], dataset: Mapping[str, Any]) -> tuple[Factor, ...]:

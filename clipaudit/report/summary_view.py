@@ -1,0 +1,134 @@
+"""The report's first screen: a verdict line, a scorecard (probe x slice) and the key findings.
+
+Each is one small function of the statistics' own results (the tables and findings of the
+view), so a change in how the statistics decide significance, intervals or findings shows here
+without a second rule: significant is the omnibus test's ``significant``, the gap and its
+interval are the disparity's, the findings keep results.json's order.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clipaudit import format
+from clipaudit.vocabulary import higher_is_worse
+
+from .view_model import Finding, GroupRow, MetricTable, ProbeView, StatisticsSettings
+
+#: At most this many key findings on the first screen, one per disparity; the rest are listed below them.
+KEY_FINDINGS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class ScorecardRow:
+    """One probe x slice, on the probe's headline metric (its first: accuracy or harm rate)."""
+
+    probe_id: str
+    slice_id: str
+    table: MetricTable
+    worst: GroupRow | None  # the worst-off group among those compared (lowest accuracy, highest harm rate)
+    significant: bool | None  # None: no test could run
+    findings: int  # findings about this probe x slice, on any of its metrics
+    small_groups: int
+    empty_groups: int
+
+    @property
+    def href(self) -> str:
+        return f"#{self.table.anchor}"
+
+
+@dataclass(frozen=True)
+class ScorecardLine:
+    """One probe of the scorecard: a cell per slice of the scorecard (None where the probe lacks that slice)."""
+
+    probe_id: str
+    metric: str
+    cells: tuple[ScorecardRow | None, ...]
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """Probes down, slices across; ``rows`` lists every cell in the results' order."""
+
+    slices: tuple[str, ...]
+    lines: tuple[ScorecardLine, ...]
+    rows: tuple[ScorecardRow, ...]
+
+
+@dataclass(frozen=True)
+class KeyFinding:
+    """The first finding of one disparity (probe, slice, metric), with its table and how many more there are."""
+
+    finding: Finding
+    table: MetricTable
+    more_in_table: int
+
+
+def scorecard(probes: Sequence[ProbeView], findings: Sequence[Finding]) -> Scorecard:
+    """One cell per probe x slice, in the results' order."""
+    findings_per_table: dict[str, int] = {}
+    for finding in findings:
+        findings_per_table[finding.href] = findings_per_table.get(finding.href, 0) + 1
+    rows = []
+    for probe in probes:
+        for slice_view in probe.slices:
+            if not slice_view.tables:
+                continue
+            headline = slice_view.tables[0]
+            rows.append(ScorecardRow(
+                probe_id=probe.id,
+                slice_id=slice_view.id,
+                table=headline,
+                worst=worst_off_group(headline),
+                significant=None if headline.test is None else headline.test.significant,
+                findings=sum(findings_per_table.get(f"#{table.anchor}", 0) for table in slice_view.tables),
+                small_groups=sum(1 for row in headline.rows if row.small),
+                empty_groups=len(headline.empty_groups),
+            ))
+    slices = tuple(dict.fromkeys(row.slice_id for row in rows))
+    lines = []
+    for probe in probes:
+        cells = {row.slice_id: row for row in rows if row.probe_id == probe.id}
+        if cells:
+            lines.append(ScorecardLine(probe_id=probe.id, metric=next(iter(cells.values())).table.metric,
+                                       cells=tuple(cells.get(slice_id) for slice_id in slices)))
+    return Scorecard(slices=slices, lines=tuple(lines), rows=tuple(rows))
+
+
+def worst_off_group(table: MetricTable) -> GroupRow | None:
+    """The group the disparity names at the bad end: the lowest accuracy, the highest harm rate."""
+    name = table.disparity.max_group if higher_is_worse(table.metric) else table.disparity.min_group
+    return next((row for row in table.rows if row.group == name), None)
+
+
+def key_findings(findings: Sequence[Finding], tables: Sequence[MetricTable]) -> tuple[KeyFinding, ...]:
+    """The first finding of each disparity (a probe, slice and metric), in the findings' order, at most
+    :data:`KEY_FINDINGS_SHOWN`."""
+    by_anchor = {f"#{table.anchor}": table for table in tables}
+    first: dict[str, Finding] = {}
+    counts: dict[str, int] = {}
+    for finding in findings:
+        first.setdefault(finding.href, finding)
+        counts[finding.href] = counts.get(finding.href, 0) + 1
+    return tuple(
+        KeyFinding(finding=finding, table=by_anchor[href], more_in_table=counts[href] - 1)
+        for href, finding in list(first.items())[:KEY_FINDINGS_SHOWN]
+    )
+
+
+def disparities_with_findings(findings: Sequence[Finding]) -> int:
+    return len({finding.href for finding in findings})
+
+
+def verdict(findings: Sequence[Finding], tables: Sequence[MetricTable], statistics: StatisticsSettings) -> str:
+    """One sentence: how many disparities the findings name, out of how many were tested, and how."""
+    tested = sum(1 for table in tables if table.test is not None)
+    named = disparities_with_findings(findings)
+    worse = sum(1 for finding in findings if finding.worse is True)
+    correction = f"{statistics.correction_label} correction across {format.or_dash(statistics.family_size)} tests"
+    if not findings:
+        return (f"No significant difference between groups in any of the {tested} disparities tested "
+                f"({correction}). This is not evidence of parity: see the intervals below.")
+    return (f"Significant differences between groups in {named} of the {tested} disparities tested "
+            f"({len(findings)} finding{'s' if len(findings) != 1 else ''}, {worse} of them a group worse off; "
+            f"{correction}).")
