@@ -82,6 +82,11 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import retrain_demo_model
 
         model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
+    elif arguments.untrained is not None:
+        from clipaudit.files import default_cache_dir
+        from clipaudit.demo.model import untrained_model
+
+        model = str(untrained_model(arguments.cache_dir or default_cache_dir(), seed=arguments.untrained))
     run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
                     stats_settings=settings)
     _write_results(run.results, run.predictions, arguments.out)
@@ -136,6 +141,16 @@ def cmd_compare(arguments: argparse.Namespace) -> int:
     comparison = run_compare(arguments.baseline, arguments.candidate, thresholds=arguments.thresholds,
                              settings=settings)
     return _report_comparison(comparison, arguments.out)
+
+
+def cmd_report(arguments: argparse.Namespace) -> int:
+    from clipaudit.compare import CompareSettings
+    from clipaudit.lineup import run_lineup, write_lineup
+
+    settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
+    lineup = run_lineup(arguments.audits, settings=settings, seed=arguments.seed)
+    _say_paths(f"{len(lineup['models'])} models compared; wrote:", write_lineup(lineup, arguments.out))
+    return EXIT_OK
 
 
 def _baseline_check(arguments: argparse.Namespace, taxonomy):
