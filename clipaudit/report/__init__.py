@@ -10,7 +10,7 @@ from .compare_exports import render_compare_markdown, render_junit
 from .compare_view import render_compare_html
 from .exports import render_model_index, render_summary_markdown
 from .lineup_view import render_lineup_html
-from .render import render_report, write_report
+from .render import render_report, render_summary_html, write_report
 
 __all__ = [
     "build_report_view",
@@ -20,6 +20,7 @@ __all__ = [
     "render_lineup_html",
     "render_model_index",
     "render_report",
+    "render_summary_html",
     "render_summary_markdown",
     "write_report",
 ]

@@ -15,6 +15,9 @@ from clipaudit.vocabulary import higher_is_worse
 
 from .view_model import Finding, GroupRow, MetricTable, ProbeView, StatisticsSettings
 
+#: The scorecard's columns as data (:func:`scorecard_records`, ``AuditRun.scorecard()``).
+SCORECARD_COLUMNS = ("probe", "slice", "metric", "worst_group", "worst_value", "gap", "gap_ci_low", "gap_ci_high",
+                     "significant", "p_adjusted", "findings", "small_groups", "empty_groups")
 #: At most this many key findings on the first screen, one per disparity; the rest are listed below them.
 KEY_FINDINGS_SHOWN = 5
 
@@ -132,3 +135,17 @@ def verdict(findings: Sequence[Finding], tables: Sequence[MetricTable], statisti
     return (f"Significant differences between groups in {named} of the {tested} disparities tested "
             f"({len(findings)} finding{'s' if len(findings) != 1 else ''}, {worse} of them a group worse off; "
             f"{correction}).")
+
+
+def scorecard_records(card: Scorecard) -> list[dict[str, object]]:
+    """The scorecard as plain records (one per probe x slice), for a DataFrame."""
+    return [
+        {"probe": row.probe_id, "slice": row.slice_id, "metric": row.table.metric,
+         "worst_group": None if row.worst is None else row.worst.group,
+         "worst_value": None if row.worst is None else row.worst.rate.value,
+         "gap": row.table.disparity.gap, "gap_ci_low": row.table.disparity.gap_ci_low,
+         "gap_ci_high": row.table.disparity.gap_ci_high, "significant": row.significant,
+         "p_adjusted": None if row.table.test is None else row.table.test.p_adjusted,
+         "findings": row.findings, "small_groups": row.small_groups, "empty_groups": row.empty_groups}
+        for row in card.rows
+    ]
