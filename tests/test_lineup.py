@@ -15,12 +15,17 @@ import pytest
 import report_fixtures
 from clipaudit.cli import main
 from clipaudit.compare import CompareSettings
-from clipaudit.lineup import LINEUP_OUTPUT, run_lineup, write_lineup
+from clipaudit.lineup import LINEUP_OUTPUT, lineup_page, run_lineup, write_lineup
 from clipaudit.pipeline.results import write_outputs
 from clipaudit.stats.ranking import rank_by_gap
 from test_report import parse
 
 SETTINGS = CompareSettings(min_n=report_fixtures.MIN_N)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_MODELS = REPO_ROOT / "reports" / "example-models"
+REGENERATE = ("clipaudit demo --untrained 1 --out reports/example-models/untrained (keep its results.json and "
+              "predictions.parquet), then clipaudit report reports/example reports/example-models/untrained "
+              "--out reports/example-models")
 
 
 def _harmless(predictions):
@@ -137,3 +142,11 @@ def test_cli_report_writes_the_page_and_refuses_bad_inputs(audits, tmp_path: Pat
     assert main(["report", str(first), str(other), "--out", str(tmp_path / "bad")]) == 2
     assert "compared on one taxonomy" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_example_models_page_is_what_the_code_renders() -> None:
+    """reports/example-models/models.html: the demo model against an untrained one, from the committed audits."""
+    audits = [REPO_ROOT / "reports" / "example", EXAMPLE_MODELS / "untrained"]
+    expected = lineup_page(run_lineup(audits), EXAMPLE_MODELS)
+    committed = (EXAMPLE_MODELS / LINEUP_OUTPUT).read_text(encoding="utf-8")
+    assert committed == expected, f"reports/example-models/models.html is stale; regenerate with: {REGENERATE}"

@@ -10,13 +10,14 @@ the code renders) and on the several-models page (reports/example-models/models.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from test_report_browser import TIMEOUT_S, DevToolsPipe, chromium  # noqa: F401 (the fixture)
+from test_report_browser import TIMEOUT_S, DevToolsPipe, find_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_REPORT = REPO_ROOT / "reports" / "example" / "report.html"
@@ -75,7 +76,6 @@ def measure(chromium: str, page: Path, folder: Path) -> dict[str, Any]:
         browser.call("Emulation.setDeviceMetricsOverride",
                      {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
         browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-        import time
         while not any(e.get("method") == "Page.loadEventFired" for e in browser.events):
             browser.events.append(browser.receive(time.monotonic() + TIMEOUT_S))
         result = browser.call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, session=session)
@@ -85,13 +85,24 @@ def measure(chromium: str, page: Path, folder: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def demo_layout(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:  # noqa: F811
-    return measure(chromium, DEMO_REPORT, tmp_path_factory.mktemp("layout"))
+def executable() -> str:
+    found = find_chromium()
+    if found is None:
+        message = "headless Chromium not found (Debian package 'chromium'; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " -- required when CI is set")
+        pytest.skip(message)
+    return found
 
 
 @pytest.fixture(scope="module")
-def models_layout(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
-    yield measure(chromium, MODELS_REPORT, tmp_path_factory.mktemp("layout-models"))
+def demo_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return measure(executable, DEMO_REPORT, tmp_path_factory.mktemp("layout"))
+
+
+@pytest.fixture(scope="module")
+def models_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return measure(executable, MODELS_REPORT, tmp_path_factory.mktemp("layout-models"))
 
 
 def test_no_table_overflows_at_1024_px(demo_layout: dict[str, Any]) -> None:

@@ -63,13 +63,19 @@ def run_lineup(folders: Sequence[str | Path], *, settings: CompareSettings = Com
 
 
 def write_lineup(lineup: dict[str, Any], out: Path) -> list[Path]:
-    """models.html in ``out``, all or nothing; the audit folders named relative to ``out``."""
+    """models.html in ``out``, all or nothing."""
+    return write_output_files(Path(out), {LINEUP_OUTPUT: lineup_page(lineup, out).encode("utf-8")})
+
+
+def lineup_page(lineup: dict[str, Any], out: Path) -> str:
+    """The HTML of models.html for the folder ``out``: the audit folders are named relative to it."""
     from clipaudit.report import render_lineup_html
 
-    for model in lineup["models"]:
-        model["path"] = relative_location(str(Path(model["path"]).resolve()), base=Path(out).resolve())
-    lineup["dataset"]["spec"] = relative_location(str(lineup["dataset"]["spec"]), base=Path(out).resolve())
-    return write_output_files(Path(out), {LINEUP_OUTPUT: render_lineup_html(lineup).encode("utf-8")})
+    base = Path(out).resolve()
+    models = [{**model, "path": relative_location(str(Path(model["path"]).resolve()), base=base)}
+              for model in lineup["models"]]
+    dataset = {**lineup["dataset"], "spec": relative_location(str(lineup["dataset"]["spec"]), base=base)}
+    return render_lineup_html({**lineup, "models": models, "dataset": dataset})
 
 
 def _require_same_protocol(audits: Sequence[AuditOutput]) -> None:

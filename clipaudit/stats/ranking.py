@@ -16,6 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+#: Resampled image indices held at once (draws x images), so memory stays bounded on large datasets.
+CHUNK_CELLS = 2_000_000
+
+
 @dataclass(frozen=True)
 class GapRank:
     """One model's rank by gap (1 = smallest), the share of resamples it ranked first, its rank interval."""
@@ -37,11 +41,12 @@ def rank_by_gap(codes: NDArray[np.intp], n_groups: int, counted: Sequence[NDArra
     observed = np.array([_gap(codes, n_groups, c, s, mask) for c, s, mask in zip(counted, success, compared)])
     rng = np.random.default_rng(seed)
     ranks = np.empty((resamples, len(counted)), dtype=np.int64)
-    for draw in range(resamples):
-        index = rng.integers(0, len(codes), len(codes))
-        gaps = np.array([_gap(codes[index], n_groups, c[index], s[index], mask)
-                         for c, s, mask in zip(counted, success, compared)])
-        ranks[draw] = _ranks(gaps)
+    chunk = max(1, CHUNK_CELLS // max(1, len(codes)))
+    for start in range(0, resamples, chunk):
+        index = rng.integers(0, len(codes), (min(chunk, resamples - start), len(codes)))
+        gaps = np.stack([_resampled_gaps(codes, n_groups, c, s, mask, index)
+                         for c, s, mask in zip(counted, success, compared)], axis=1)
+        ranks[start:start + len(index)] = np.apply_along_axis(_ranks, 1, gaps)
     tail = (1 - confidence) / 2
     observed_ranks = _ranks(observed)
     return [
@@ -51,6 +56,21 @@ def rank_by_gap(codes: NDArray[np.intp], n_groups: int, counted: Sequence[NDArra
                 rank_high=int(np.quantile(ranks[:, m], 1 - tail, method="inverted_cdf")) if resamples else int(observed_ranks[m]))
         for m in range(len(counted))
     ]
+
+
+def _resampled_gaps(codes: NDArray[np.intp], n_groups: int, counted: NDArray[np.bool_], success: NDArray[np.bool_],
+                    compared: NDArray[np.bool_], index: NDArray[np.intp]) -> NDArray[np.float64]:
+    """The gap in each resample (a row of ``index``), with one bincount over all of them."""
+    draws = len(index)
+    picked_codes, keep = codes[index], ((codes >= 0) & counted)[index]
+    cell = np.arange(draws)[:, None] * n_groups + picked_codes
+    n = np.bincount(cell[keep], minlength=draws * n_groups).reshape(draws, n_groups)
+    hits = np.bincount(cell[keep & success[index]], minlength=draws * n_groups).reshape(draws, n_groups)
+    usable = compared[None, :] & (n > 0)
+    rates = np.where(usable, hits / np.maximum(n, 1), np.nan)
+    with np.errstate(all="ignore"):
+        gaps = np.nanmax(np.where(usable, rates, -np.inf), axis=1) - np.nanmin(np.where(usable, rates, np.inf), axis=1)
+    return np.where(usable.sum(axis=1) >= 2, gaps, np.nan)
 
 
 def _group_counts(codes: NDArray[np.intp], n_groups: int, counted: NDArray[np.bool_]) -> tuple[NDArray, NDArray]:
