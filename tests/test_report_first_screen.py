@@ -129,3 +129,12 @@ def test_notebook_view_escapes_names() -> None:
 def test_charts_carry_no_matplotlib(html: str) -> None:
     assert "matplotlib" not in html.lower()
     assert "<style" not in "".join(re.findall(r"<svg\b.*?</svg>", html, flags=re.S))
+
+
+def test_verdict_when_every_group_is_under_min_n() -> None:
+    tiny = report_fixtures.build(settings=StatsSettings(min_n=1000, bootstrap=0, permutation_resamples=100))
+    view = build_report_view(tiny)
+    assert all(table.test is None for table in view.tables())
+    second = max(sorted((row.rate.n for row in table.rows), reverse=True)[1] for table in view.tables())
+    assert view.verdict.startswith("No test could run: no slice has two groups of at least 1000 images")
+    assert f"With --min-n {second} the best-filled slice" in view.verdict
