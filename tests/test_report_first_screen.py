@@ -111,6 +111,7 @@ def test_notebook_view_is_the_first_screen_and_tables_are_dataframes(results: di
     assert fragment == render_summary_html(results)
     assert "<html" not in fragment and "<script" not in fragment
     assert 'class="verdict' in fragment and 'class="scorecard"' in fragment
+    assert 'href="#' not in fragment  # no link to a page section a notebook does not have
     scorecard = run.scorecard()
     assert tuple(scorecard.columns) == SCORECARD_COLUMNS
     assert len(scorecard) == sum(len(probe["slices"]) for probe in results["probes"])
