@@ -68,3 +68,19 @@ def test_a_page_rendered_from_absolute_paths_still_shows_none(tmp_path: Path) ->
     for text in (render_report(results), render_summary_markdown(results), render_model_index(results)):
         assert "/home/someone" not in text
     assert "my-clip" in render_report(results)
+
+
+def test_compare_outputs_name_the_audits_relative_to_their_folder(tmp_path: Path) -> None:
+    from clipaudit.cli import main
+
+    table = report_fixtures.predictions_table()
+    for name in ("baseline", "candidate"):
+        write_outputs(report_fixtures.build(predictions=table), table, tmp_path / "audits" / name)
+    out = tmp_path / "checks" / "compare"
+    assert main(["compare", str(tmp_path / "audits" / "baseline"), str(tmp_path / "audits" / "candidate"),
+                 "--out", str(out)]) == 0
+    document = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert document["baseline"]["path"] == "../../audits/baseline"
+    for name in ("compare.json", "compare.md", "compare.html", "junit.xml"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert str(tmp_path) not in text and absolute_paths_in(text) == [], name
