@@ -17,6 +17,7 @@ from clipaudit.errors import DataError, DocumentError
 from clipaudit.predictions import read_predictions
 from clipaudit.pipeline.results import build_results
 from clipaudit.taxonomy import Taxonomy
+from clipaudit.taxonomy.groupings import with_attribute_groups
 
 CARRIED_OVER = ("model", "dataset", "device", "dtype", "seed", "batch_size")
 
@@ -24,7 +25,7 @@ CARRIED_OVER = ("model", "dataset", "device", "dtype", "seed", "batch_size")
 def recompute_statistics(predictions_path: Path, *, taxonomy: Taxonomy, settings) -> dict:
     started = time.perf_counter()
     predictions_path = Path(predictions_path)
-    predictions = read_predictions(predictions_path)
+    predictions = with_attribute_groups(read_predictions(predictions_path), taxonomy.attribute_groups)
     check_predictions_match_taxonomy(predictions, taxonomy, source=predictions_path)
     earlier = _read_results_beside(predictions_path)
     if earlier is not None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from clipaudit.models.base import ModelInfo
 from clipaudit.taxonomy import Probe, Taxonomy
+from clipaudit.taxonomy.groupings import with_attribute_groups
 
 
 def taxonomy_prompts(taxonomy: Taxonomy) -> list[str]:
@@ -53,7 +54,9 @@ def predictions_frame(
     `attributes` holds `image_id` and the dataset's attribute columns for exactly the images in
     `image_embeddings`, in the same order.
     """
-    attributes = attributes.reset_index(drop=True)
+    # The taxonomy's coarser columns (race_binary from race) travel as attributes, so every later
+    # stage (stats, sweep, compare, `clipaudit stats`) groups by them like any dataset column.
+    attributes = with_attribute_groups(attributes.reset_index(drop=True), taxonomy.attribute_groups)
     frames = []
     for probe in taxonomy.probes:
         logits = zero_shot_logits(image_embeddings, class_embeddings(taxonomy, probe, text_embeddings), info)

@@ -57,9 +57,19 @@ def category_metric(category: str) -> str:
     return f"{category}{RATE_SUFFIX}"
 
 
+def grouped_accuracy_metric(grouping_id: str) -> str:
+    """The accuracy on a probe's coarser outcomes: ``'race_binary'`` -> ``'accuracy_race_binary'``."""
+    return f"{ACCURACY}_{grouping_id}"
+
+
+def is_accuracy(metric: str) -> bool:
+    """``accuracy`` or an accuracy on coarser outcomes (``accuracy_race_binary``)."""
+    return metric == ACCURACY or metric.startswith(f"{ACCURACY}_")
+
+
 def higher_is_worse(metric: str) -> bool:
-    """Harm rates get worse when they rise; accuracy when it drops."""
-    return metric != ACCURACY
+    """Harm rates get worse when they rise; accuracy (on any outcomes) when it drops."""
+    return not is_accuracy(metric)
 
 
 def direction_phrase(metric: str) -> str:

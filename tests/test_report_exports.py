@@ -28,7 +28,8 @@ def results() -> dict:
 
 
 def _rows(markdown: str) -> list[str]:
-    return [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| probe ")]
+    findings_part = markdown.split("\n## ")[0]  # published tables follow under their own headings
+    return [line for line in findings_part.splitlines() if line.startswith("| ") and not line.startswith("| probe ")]
 
 
 def _cells(row: str) -> list[str]:

@@ -15,7 +15,9 @@ from clipaudit.files import without_local_paths, write_output_files
 from clipaudit.pipeline.manifest import rounded_timings
 from clipaudit.stats import StatsSettings, compute_statistics
 from clipaudit.stats.confusion import confusion_matrix
+from clipaudit.stats.published_tables import datacomp_tables
 from clipaudit.taxonomy import Taxonomy
+from clipaudit.taxonomy.groupings import with_attribute_groups
 
 
 def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: dict, settings: StatsSettings,
@@ -44,8 +46,17 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         },
         "probes": probes,
         "findings": statistics["findings"],
+        **_published_tables(predictions, taxonomy, settings),
     })
     return check_own(results, "results")
+
+
+def _published_tables(predictions: pd.DataFrame, taxonomy: Taxonomy, settings: StatsSettings) -> dict:
+    """``published_tables`` when the taxonomy asks for them (DataComp's, under its metric keys)."""
+    if taxonomy.published_tables is None or taxonomy.published_tables.layout != "datacomp":
+        return {}
+    grouped = with_attribute_groups(predictions, taxonomy.attribute_groups)
+    return {"published_tables": {"datacomp": datacomp_tables(grouped, taxonomy, settings=settings)}}
 
 
 def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path, *, comparison: dict | None = None) -> list[Path]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from clipaudit import format
 from clipaudit.taxonomy import TaxonomyClass
-from clipaudit.vocabulary import ACCURACY, HARM_RATE, category_of, metric_label
+from clipaudit.vocabulary import ACCURACY, HARM_RATE, category_of, is_accuracy, metric_label
 
 from .view_model import IntendedUse, MetricDefinition, ReportView
 
@@ -72,6 +72,10 @@ def metric_definitions(raw_probes: Sequence[Mapping[str, Any]],
 def _define_metric(metric: str, class_rows: Sequence[TaxonomyClass]) -> str:
     if metric == ACCURACY:
         return "Share of images whose predicted class equals the dataset label of the probe's target attribute."
+    if is_accuracy(metric):
+        grouping = metric.removeprefix(ACCURACY + "_")
+        return (f"Share of images whose predicted class and dataset label fall in the same group of the "
+                f"probe's outcome grouping \u201c{grouping}\u201d (see the taxonomy).")
     if metric == HARM_RATE:
         harmful = [row.id for row in class_rows if row.category]
         return "Share of images whose top-1 class has any harm category" + _class_list(harmful) + "."

@@ -20,6 +20,7 @@ from clipaudit import format
 
 from .audit_view import build_report_view
 from .markdown import code_span, escape_markdown_cell
+from .published_tables_view import published_tables_markdown
 
 SUMMARY_COLUMNS = (
     "probe", "slice", "group", "metric", "value (CI)", "reference", "difference (CI)", "p_adj", "significant",
@@ -44,7 +45,7 @@ def render_summary_markdown(results: Mapping[str, Any]) -> str:
     lines = ["# clipaudit findings", "", header, ""]
     if not findings:
         lines.append("No significant findings.")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + published_tables_markdown(results)) + "\n"
     lines.append("| " + " | ".join(SUMMARY_COLUMNS) + " |")
     lines.append("|" + "|".join("---" if i < 4 else "--:" for i in range(len(SUMMARY_COLUMNS) - 1)) + "|:-:|")
     for raw in findings:
@@ -60,7 +61,7 @@ def render_summary_markdown(results: Mapping[str, Any]) -> str:
             _significance(raw),
         ]
         lines.append("| " + " | ".join(names + numbers) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + published_tables_markdown(results)) + "\n"
 
 
 def render_model_index(results: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .audit_view import build_report_view
 from .compare_view import build_compare_view
+from .published_tables_view import build_published_tables
 from .plots import Chart, confusion_chart, heatmap_chart, rate_chart
 from .templating import environment
 
@@ -51,6 +52,7 @@ def render_report(
     return environment().get_template(REPORT_TEMPLATE).render(
         report=report, charts=charts, heatmaps=heatmaps, confusions=confusions, comparison=comparison,
         comparison_view=None if comparison is None else build_compare_view(comparison),
+        published=build_published_tables(results),
     )
 
 

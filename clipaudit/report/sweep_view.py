@@ -16,6 +16,7 @@ from clipaudit import format
 from clipaudit.vocabulary import ACCURACY, HARM_RATE, metric_words
 
 from .anchors import slugify
+from .published_tables_view import clip_table_7_from_sweep
 from .templating import environment
 from .svg import figure_to_svg, make_inline
 
@@ -65,6 +66,7 @@ def render_sweep_report(document: Mapping[str, Any]) -> str:
         manifest=document["manifest"],
         tables=build_tables(document),
         class_changes=[entry for entry in document["class_changes"] if entry["n_changed"]],
+        clip_table_7=clip_table_7_from_sweep(document),
     )
 
 

@@ -19,7 +19,7 @@ from clipaudit.stats.intervals import interval
 from clipaudit.stats.metrics import ProbeSpec
 from clipaudit.stats.multiple import CORRECTION_LABELS
 from clipaudit.stats.settings import StatsSettings
-from clipaudit.vocabulary import ACCURACY, HARM_RATE, category_of
+from clipaudit.vocabulary import ACCURACY, HARM_RATE, category_of, is_accuracy
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ def describe_outcome(metric: str, probe_id: str) -> str:
     """What a success means for ``metric``, as a verb phrase."""
     if metric == ACCURACY:
         return f"were classified correctly by probe {probe_id}"
+    if is_accuracy(metric):
+        return f"were classified correctly by probe {probe_id} on its {metric.removeprefix(ACCURACY + '_')} outcomes"
     if metric == HARM_RATE:
         return "were put in a class with a harm category"
     return f"were put in a {category_of(metric)} class"

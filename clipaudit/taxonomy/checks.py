@@ -18,12 +18,13 @@ from clipaudit.taxonomy.keys import (
     suggestion,
     type_name,
 )
+from clipaudit.taxonomy.grouping_checks import GroupingChecks
 from clipaudit.taxonomy.templates import PLACEHOLDER, fill_template, template_problem
 from clipaudit.taxonomy.variant_checks import VariantChecks
 
 TAXONOMY_SHAPE = "a mapping with 'name' and 'probes'"
 
-class DocumentChecker(VariantChecks):
+class DocumentChecker(VariantChecks, GroupingChecks):
     """Collects every problem of a taxonomy document, each with its field path and line.
 
     Checks run in order structure -> values -> cross references; a part that is
@@ -112,6 +113,10 @@ class DocumentChecker(VariantChecks):
                 self.report(key, f"{key} must be a string, got {type_name(document[key])}")
         top_templates = self.templates(document["templates"], "templates") if "templates" in document else None
         probes = self.probes(document.get("probes"), top_templates, "templates" in document)
+        if "attribute_groups" in document:
+            self.attribute_groups(document["attribute_groups"])
+        if "published_tables" in document:
+            self.published_tables(document["published_tables"], document)
         if with_variants and "variants" in document:
             self.variants(document["variants"], probes, clean_so_far=not self.problems)
         return self.problems
@@ -154,6 +159,8 @@ class DocumentChecker(VariantChecks):
         classes = self.classes(probe.get("classes"), child_path(path, "classes"), kind) if "classes" in probe else None
         if "slices" in probe:
             self.slices(probe["slices"], child_path(path, "slices"))
+        if "outcome_groups" in probe:
+            self.outcome_groups(probe["outcome_groups"], child_path(path, "outcome_groups"), probe, kind)
         if classes is not None:
             templates = probe_templates if "templates" in probe else top_templates
             templates_declared = "templates" in probe or has_top_templates

@@ -22,11 +22,17 @@ def check_against_dataset(taxonomy: Taxonomy, attributes: dict[str, set[str]]) -
     located = _Locator(taxonomy)
     problems: list[Problem] = []
     available = ", ".join(sorted(attributes)) or "(none)"
+    for grouping_index, grouping in enumerate(taxonomy.attribute_groups):
+        if grouping.attribute not in attributes:
+            problems.append(located.problem(child_path(child_path("attribute_groups", grouping_index), "attribute"),
+                                            f"attribute '{grouping.attribute}' of grouping '{grouping.id}' is not "
+                                            f"in the dataset; its columns: {available}"))
+    grouped = {grouping.id for grouping in taxonomy.attribute_groups if grouping.attribute in attributes}
     for probe_index, probe in enumerate(taxonomy.probes):
         probe_path = child_path("probes", probe_index)
         for slice_index, slice_ in enumerate(probe.slices):
             for position, column in enumerate(slice_):
-                if column not in attributes:
+                if column not in attributes and column not in grouped:
                     field = child_path(probe_path, "slices") + f"[{slice_index}]" + \
                         (f"[{position}]" if len(slice_) > 1 else "")
                     problems.append(located.problem(field, f"slice column '{column}' is not in the dataset; "

@@ -8,10 +8,17 @@ from typing import Any
 TOP_LEVEL_KEYS: dict[str, bool] = {
     "name": True, "description": False, "templates": False, "probes": True, "variants": False,
     "intended_use": False, "out_of_scope_use": False, "source": False,
+    "attribute_groups": False, "published_tables": False,
 }
 PROBE_KEYS: dict[str, bool] = {
     "id": True, "kind": True, "target": False, "templates": False, "classes": True, "slices": False,
+    "outcome_groups": False,
 }
+GROUPING_KEYS: dict[str, bool] = {"id": True, "groups": True}
+ATTRIBUTE_GROUPING_KEYS: dict[str, bool] = {"id": True, "attribute": True, "groups": True}
+PUBLISHED_TABLES_KEYS: dict[str, bool] = {"layout": True, "race_order": True}
+#: Layouts of published tables clipaudit reproduces (see clipaudit.stats.published_tables).
+PUBLISHED_LAYOUTS = ("datacomp",)
 CLASS_KEYS: dict[str, bool] = {"id": True, "label": False, "category": False, "prompts": False}
 VARIANT_KEYS: dict[str, bool] = {
     "id": True, "description": False, "templates": False, "probe_templates": False,

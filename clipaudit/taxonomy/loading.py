@@ -39,6 +39,8 @@ def combine_taxonomies(taxonomies: Sequence[Taxonomy]) -> Taxonomy:
             seen[probe.id] = taxonomy._where()
             templates = probe.templates if probe.templates is not None else taxonomy.templates
             probes.append(replace(probe, templates=tuple(templates)))
+    # Attribute groupings are columns of the data, shared by every probe: the first of each id is kept.
+    attribute_groups = {grouping.id: grouping for t in reversed(taxonomies) for grouping in t.attribute_groups}
     parts = tuple((t.name, str(t.path) if t.path else None, t.sha256) for t in taxonomies)
     combined_sha256 = hashlib.sha256("".join(sha for _, _, sha in parts).encode()).hexdigest()
     return Taxonomy(
@@ -51,6 +53,8 @@ def combine_taxonomies(taxonomies: Sequence[Taxonomy]) -> Taxonomy:
         out_of_scope_use=next((t.out_of_scope_use for t in taxonomies if t.out_of_scope_use), None),
         source="; ".join(t.source for t in taxonomies if t.source) or None,
         parts=parts,
+        attribute_groups=tuple(attribute_groups.values()),
+        published_tables=next((t.published_tables for t in taxonomies if t.published_tables is not None), None),
     )
 
 

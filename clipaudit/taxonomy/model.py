@@ -21,6 +21,7 @@ from typing import Any, Literal
 from clipaudit.errors import TaxonomyError
 from clipaudit.located_yaml import LocatedYaml
 from clipaudit.taxonomy.checks import DocumentChecker
+from clipaudit.taxonomy.groupings import Grouping, build_grouping
 from clipaudit.taxonomy.templates import fill_template
 from clipaudit.taxonomy.variants import apply_variant_edits
 
@@ -53,6 +54,8 @@ class Probe:
     classes: tuple[TaxonomyClass, ...]
     slices: tuple[tuple[str, ...], ...] = ()
     templates: tuple[str, ...] | None = None
+    # Coarser outcomes scored as well (attribute probes): metric accuracy_<grouping id> each.
+    outcome_groups: tuple[Grouping, ...] = ()
 
     def class_ids(self) -> list[str]:
         return [cls.id for cls in self.classes]
@@ -60,6 +63,17 @@ class Probe:
     def categories(self) -> list[str]:
         """Sorted distinct harm categories (empty for attribute probes)."""
         return sorted({cls.category for cls in self.classes if cls.category is not None})
+
+
+@dataclass(frozen=True)
+class PublishedTables:
+    """Published tables to reproduce from this taxonomy's predictions (``clipaudit.stats.published_tables``).
+
+    ``race_order`` is the race order of the publication's own data (its group indices).
+    """
+
+    layout: str
+    race_order: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,9 @@ class Taxonomy:
     source: str | None = None
     # For a combination of taxonomy files (several --taxonomy): (name, path, sha256) of each.
     parts: tuple[tuple[str, str | None, str], ...] = ()
+    # Coarser dataset columns slices can use (race_binary from race), and published tables to reproduce.
+    attribute_groups: tuple[Grouping, ...] = ()
+    published_tables: PublishedTables | None = None
 
     def probe(self, probe_id: str) -> Probe:
         for probe in self.probes:
@@ -191,6 +208,11 @@ class Taxonomy:
             if getattr(self, key) is not None:
                 document[key] = getattr(self, key)
         document["probes"] = [_probe_document(probe) for probe in self.probes]
+        if self.attribute_groups:
+            document["attribute_groups"] = [grouping.to_document("values") for grouping in self.attribute_groups]
+        if self.published_tables is not None:
+            document["published_tables"] = {"layout": self.published_tables.layout,
+                                             "race_order": list(self.published_tables.race_order)}
         if self.variants:
             document["variants"] = [variant.to_document() for variant in self.variants]
         if not self.templates:
@@ -217,6 +239,7 @@ class Taxonomy:
                     "target": probe.target,
                     "templates": list(probe.templates) if probe.templates is not None else None,
                     "slices": [list(slice_) for slice_ in probe.slices],
+                    "outcome_groups": [grouping.to_document("classes") for grouping in probe.outcome_groups],
                     "classes": [
                         {"id": cls.id, "label": cls.label, "category": cls.category,
                          "prompts": list(self.prompts_for(probe, cls))}
@@ -226,6 +249,9 @@ class Taxonomy:
                 for probe in self.probes
             ],
             "variants": [{"id": variant.id, "description": variant.description} for variant in self.variants],
+            "attribute_groups": [grouping.to_document("values") for grouping in self.attribute_groups],
+            "published_tables": None if self.published_tables is None else
+            {"layout": self.published_tables.layout, "race_order": list(self.published_tables.race_order)},
         }
 
     def _where(self) -> str:
@@ -249,7 +275,15 @@ def build_taxonomy(document: dict[str, Any], *, path: Path | None, sha256: str) 
         intended_use=document.get("intended_use"),
         out_of_scope_use=document.get("out_of_scope_use"),
         source=document.get("source"),
+        attribute_groups=tuple(build_grouping(item, "values") for item in document.get("attribute_groups", [])),
+        published_tables=_build_published_tables(document.get("published_tables")),
     )
+
+
+def _build_published_tables(document: dict[str, Any] | None) -> PublishedTables | None:
+    if document is None:
+        return None
+    return PublishedTables(layout=document["layout"], race_order=tuple(document["race_order"]))
 
 
 def _build_class(document: dict[str, Any]) -> TaxonomyClass:
@@ -268,6 +302,7 @@ def _build_probe(document: dict[str, Any]) -> Probe:
         classes=tuple(_build_class(cls) for cls in document["classes"]),
         slices=tuple((item,) if isinstance(item, str) else tuple(item) for item in document.get("slices", [])),
         templates=tuple(templates) if templates is not None else None,
+        outcome_groups=tuple(build_grouping(item, "classes") for item in document.get("outcome_groups", [])),
     )
 
 
@@ -309,6 +344,8 @@ def _probe_document(probe: Probe) -> dict[str, Any]:
         document["templates"] = list(probe.templates)
     document["classes"] = [_class_document(cls) for cls in probe.classes]
     document["slices"] = [slice_[0] if len(slice_) == 1 else list(slice_) for slice_ in probe.slices]
+    if probe.outcome_groups:
+        document["outcome_groups"] = [grouping.to_document("classes") for grouping in probe.outcome_groups]
     return document
 
 
