@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipaudit import progress
 from clipaudit.pipeline.encode import encode_images, score_taxonomies
 from clipaudit.pipeline.inputs import load_inputs
 from clipaudit.pipeline.manifest import run_manifest
@@ -72,13 +73,14 @@ def run_audit(
     stats_settings = stats_settings or StatsSettings(seed=options.seed)
     if not isinstance(taxonomy, Taxonomy):
         taxonomy = load_taxonomy(taxonomy)
-    inputs = load_inputs(taxonomies=[taxonomy], data=data, model=model, options=options)
-    images = encode_images(inputs, options)
-    scored = score_taxonomies(inputs, images, [taxonomy])
-    timings = {**inputs.timings, "embed_images_s": images.seconds, "embed_texts_s": scored.embed_texts_s,
-               "score_s": scored.score_s}
-    manifest = run_manifest(inputs, images, data=data, options=options)
-    predictions = scored.predictions[0]
-    results = build_results(predictions, taxonomy, manifest=manifest, settings=stats_settings, timings=timings,
-                            started=started)
+    with progress.shown(options.progress):
+        inputs = load_inputs(taxonomies=[taxonomy], data=data, model=model, options=options)
+        images = encode_images(inputs, options)
+        scored = score_taxonomies(inputs, images, [taxonomy])
+        timings = {**inputs.timings, "embed_images_s": images.seconds, "embed_texts_s": scored.embed_texts_s,
+                   "score_s": scored.score_s}
+        manifest = run_manifest(inputs, images, data=data, options=options)
+        predictions = scored.predictions[0]
+        results = build_results(predictions, taxonomy, manifest=manifest, settings=stats_settings, timings=timings,
+                                started=started)
     return AuditRun(results=results, predictions=predictions, timings=timings)

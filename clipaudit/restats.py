@@ -16,23 +16,25 @@ from clipaudit.documents import check_schema_version, load_json
 from clipaudit.errors import DataError, DocumentError
 from clipaudit.predictions import read_predictions
 from clipaudit.pipeline.results import build_results
-from clipaudit.taxonomy import Taxonomy
+from clipaudit.taxonomy import Taxonomy, unmatched_target_values
 from clipaudit.taxonomy.groupings import with_attribute_groups
 
 CARRIED_OVER = ("model", "dataset", "device", "dtype", "seed", "batch_size")
 
 
-def recompute_statistics(predictions_path: Path, *, taxonomy: Taxonomy, settings) -> dict:
+def recompute_statistics(predictions_path: Path, *, taxonomy: Taxonomy, settings, allow_unmatched: bool = False) -> dict:
     started = time.perf_counter()
     predictions_path = Path(predictions_path)
     predictions = with_attribute_groups(read_predictions(predictions_path), taxonomy.attribute_groups)
     check_predictions_match_taxonomy(predictions, taxonomy, source=predictions_path)
+    alerts = check_targets_match_classes(predictions, taxonomy, source=predictions_path, allow_unmatched=allow_unmatched)
     earlier = _read_results_beside(predictions_path)
     if earlier is not None:
         check_prompts_match_audit(earlier, taxonomy, source=predictions_path)
     manifest = _manifest_from_audit(earlier) or _manifest_from_file(predictions_path, predictions)
     manifest["seed"] = settings.seed
     manifest["recomputed_from"] = str(predictions_path)
+    manifest["alerts"] = alerts
     return build_results(predictions, taxonomy, manifest=manifest, settings=settings, timings={}, started=started)
 
 
@@ -58,6 +60,24 @@ def check_predictions_match_taxonomy(predictions: pd.DataFrame, taxonomy: Taxono
                 f"{source}: probe {probe.id!r} has {len(probe.classes)} classes but its scores hold "
                 f"{', '.join(map(str, sorted(lengths)))} values per row"
             )
+
+
+def check_targets_match_classes(predictions: pd.DataFrame, taxonomy: Taxonomy, *, source: Path,
+                                allow_unmatched: bool) -> list[str]:
+    """Target values that no class id names stop the statistics, as they stop an audit; with
+    ``allow_unmatched`` they are returned as alerts the report and the terminal show first."""
+    alerts = []
+    for probe in taxonomy.probes:
+        if probe.target is None:
+            continue
+        targets = predictions.loc[predictions["probe"] == probe.id, "target"].dropna()
+        unmatched = unmatched_target_values(probe, set(map(str, targets)))
+        if unmatched is None:
+            continue
+        if not allow_unmatched:
+            raise DataError(f"{source}: {unmatched.refusal()}")
+        alerts.append(unmatched.alert())
+    return alerts
 
 
 def check_prompts_match_audit(earlier: dict, taxonomy: Taxonomy, *, source: Path) -> None:

@@ -334,24 +334,10 @@ def _bad(tmp_path, audits, taxonomy_path, case: str) -> tuple[list[str], Path]:
         (folder / "results.json").write_text("{not json")
         (folder / "predictions.parquet").write_bytes((base / "predictions.parquet").read_bytes())
         return ["compare", base, folder, "--out", out], out
-    if case == "probe missing":
-        text = TAXONOMY.split("  - id: denigration")[0]
-        folder = write_audit(tmp_path / "no-denigration",
-                             make_predictions(BASE_HARM).query("probe == 'gender'").reset_index(drop=True),
-                             taxonomy_path, taxonomy_text=text)
-        return ["compare", base, folder, "--out", out], out
-    if case == "category missing":
-        text = TAXONOMY.replace("{id: gorilla, category: non_human}", "{id: gorilla}")
-        folder = write_audit(tmp_path / "no-non-human", make_predictions(BASE_HARM), taxonomy_path,
-                             taxonomy_text=text)
-        return ["compare", base, folder, "--out", out], out
-    if case == "kind differs":
-        text = TAXONOMY.replace("    kind: attribute\n    target: gender\n    classes:\n      - {id: Male, label: man}",
-                                "    kind: harm\n    classes:\n      - {id: Male, label: man, category: crime}")
-        frame = make_predictions(BASE_HARM)
-        frame.loc[frame["probe"] == "gender", "target"] = None
-        folder = write_audit(tmp_path / "harm-gender", frame, taxonomy_path, taxonomy_text=text)
-        return ["compare", base, folder, "--out", out], out
+    if case == "rule names a removed probe":
+        folder = _one_sided_audit(tmp_path, "probe removed")
+        rules_path = write_rules(tmp_path, "rules:\n  - {probe: denigration, metric: harm_rate, max_rise: 0.01}\n")
+        return ["compare", base, folder, "--out", out, "--thresholds", rules_path], out
     if case == "no common group":
         frame = make_predictions(BASE_HARM, prefix="utk")
         frame["race"] = frame["race"].map({"East Asian": "Asian", "Black": "Others", "White": "Others"})
@@ -377,9 +363,7 @@ BAD_CASES = {
     "no such folder": "no such folder",
     "no predictions": "no predictions.parquet",
     "broken results": "not readable JSON",
-    "probe missing": "probe 'denigration' is in the baseline (",
-    "category missing": "no class of the candidate has category 'non_human'",
-    "kind differs": "probe 'gender' is an attribute probe in the baseline but a harm probe",
+    "rule names a removed probe": "thresholds.yaml:2: rules[0].probe: probe 'denigration' is in the baseline (",
     "unknown key": "thresholds.yaml:4: rules[0].max_rize: unknown key 'max_rize' (did you mean 'max_rise'?)",
     "wrong type": "thresholds.yaml:4: rules[0].max_rise: expected a proportion between 0 and 1",
     "rise on accuracy": "thresholds.yaml:4: rules[0].max_rise: accuracy gets worse when it drops; "
@@ -405,6 +389,48 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, audits, taxonomy_
     assert len(err.strip().splitlines()) == 1 and err.startswith("clipaudit: error: ")
     assert BAD_CASES[case] in err, err
     assert not out.exists()
+
+
+def _one_sided_audit(tmp_path: Path, case: str) -> Path:
+    """A candidate that lost (or changed) a probe or a category against the baseline's taxonomy."""
+    taxonomy_path = tmp_path / "taxonomy.yaml"
+    if case == "probe removed":
+        text = TAXONOMY.split("  - id: denigration")[0]
+        frame = make_predictions(BASE_HARM, wrong_gender={"Black": 8}).query("probe == 'gender'").reset_index(drop=True)
+        return write_audit(tmp_path / "no-denigration", frame, taxonomy_path, taxonomy_text=text)
+    if case == "category removed":
+        text = TAXONOMY.replace("{id: gorilla, category: non_human}", "{id: gorilla}")
+        return write_audit(tmp_path / "no-non-human", make_predictions(BASE_HARM, wrong_gender={"Black": 8}), taxonomy_path, taxonomy_text=text)
+    text = TAXONOMY.replace("    kind: attribute\n    target: gender\n    classes:\n      - {id: Male, label: man}",
+                            "    kind: harm\n    classes:\n      - {id: Male, label: man, category: crime}")
+    frame = make_predictions(BASE_HARM, wrong_gender={"Black": 8})
+    frame.loc[frame["probe"] == "gender", "target"] = None
+    return write_audit(tmp_path / "harm-gender", frame, taxonomy_path, taxonomy_text=text)
+
+
+@pytest.mark.parametrize("case, direction, note", [
+    ("probe removed", "removed", "probes removed from the candidate, not compared: denigration"),
+    ("probe added", "added", "probes added in the candidate, not compared: denigration"),
+    ("category removed", None, "no class of the candidate has category 'non_human'"),
+    ("kind changed", None, "probe 'gender' is an attribute probe in the baseline but a harm probe"),
+])
+def test_probes_on_one_side_are_listed_and_the_common_ones_compared(case, direction, note, audits, tmp_path,
+                                                                     capsys):
+    """A pull request that adds (or drops) a probe must not break the gate: exit 0, the change listed."""
+    one_sided = _one_sided_audit(tmp_path, "probe removed" if case == "probe added" else case)
+    baseline, candidate = (one_sided, audits["same"]) if case == "probe added" else (audits["baseline"], one_sided)
+    out = tmp_path / "cmp"
+    assert run_cli("compare", baseline, candidate, "--out", out) == 0
+    document = load(out)
+    jsonschema.validate(document, load_schema("compare"))
+    assert any(note in line for line in document["notes"]), document["notes"]
+    assert document["probes_added"] == (["denigration"] if direction == "added" else [])
+    assert document["probes_removed"] == (["denigration"] if direction == "removed" else [])
+    compared = {check["probe"] for check in document["checks"]}
+    assert "gender" in compared if case != "kind changed" else "gender" not in compared
+    assert document["summary"]["checks"] > 0
+    assert note in capsys.readouterr().err  # the terminal lists it too
+    assert note in (out / "compare.md").read_text()
 
 
 def test_bad_settings_are_exit_2(audits, tmp_path, capsys):
@@ -455,6 +481,15 @@ def test_audit_with_baseline(face_folder, tiny_clip_dir, tmp_path, cache_dir, ca
     assert load(again)["pairing"]["paired"] and load(again)["passed"]
     report = (again / "report.html").read_text()
     assert "Comparison with the baseline" in report and "Every rule holds" in report
+
+    # A pull request that adds a probe passes the gate: the new probe is listed, the others compared.
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(E2E_TAXONOMY + "  - id: harm_by_age\n    kind: harm\n    classes:\n"
+                                    "      - {id: thief, category: crime}\n      - {id: person}\n    slices: [age]\n")
+    assert run_cli(*audit_argv(grown, data, tiny_clip_dir, tmp_path / "grown", cache_dir, "--baseline", baseline)) == 0
+    assert load(tmp_path / "grown")["probes_added"] == ["harm_by_age"]
+    assert {check["probe"] for check in load(tmp_path / "grown")["checks"]} == {"gender", "denigration"}
+    assert "probes added in the candidate, not compared: harm_by_age" in capsys.readouterr().err
 
     # A baseline that got every image's gender right: any mistake now is a drop in accuracy.
     predictions = pd.read_parquet(baseline / "predictions.parquet")

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "clipaudit"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("version", "errors", "vocabulary", "format"),       # words and rules every layer shares
-    ("files", "located_yaml", "schemas"),                 # reading and writing files safely
+    ("files", "located_yaml", "schemas", "progress"),                 # reading and writing files safely
     ("documents",),                                       # the envelope of every output document
     ("taxonomy", "data"),                                 # inputs: what to ask, and of which images
     ("models",),                                          # the model adapters

@@ -136,6 +136,6 @@ def test_verdict_when_every_group_is_under_min_n() -> None:
     tiny = report_fixtures.build(settings=StatsSettings(min_n=1000, bootstrap=0, permutation_resamples=100))
     view = build_report_view(tiny)
     assert all(table.test is None for table in view.tables())
-    second = max(sorted((row.rate.n for row in table.rows), reverse=True)[1] for table in view.tables())
-    assert view.verdict.startswith("No test could run: no slice has two groups of at least 1000 images")
-    assert f"With --min-n {second} the best-filled slice" in view.verdict
+    assert view.verdict.startswith("No test could run") and "under 1000 images" in view.verdict
+    page = render_report(tiny)
+    assert page.index("Read first:") < page.index('class="verdict')  # the alert with --min-n comes first

@@ -165,3 +165,17 @@ def test_shipped_presets_load():
     assert len(person.probe("denigration").classes) == 21 - 14 + 1
     extended = taxonomy.with_variant_documents(generated_variant_documents(spec), source="harm_wording")
     assert len(extended.variants) == len(taxonomy.variants) + len(generated_variant_documents(spec))
+
+
+def test_identical_variants_are_dropped_with_a_note():
+    """harm_wording's one_template set is clip_denigration's own template: 3 generated copies, dropped."""
+    from clipaudit.sweep.variants import distinct_variants, sweep_variants
+
+    every = sweep_variants(load_taxonomy("clip_denigration"), load_sweep_spec("harm_wording"))
+    kept, notes = distinct_variants(every)
+    assert len(every) - len(kept) == 3 == len(notes)
+    assert {variant.id for variant in every} - {variant.id for variant in kept} == {
+        "one_template", "one_template__synonyms_1", "one_template__synonyms_2"}
+    assert "'one_template' of clip-denigration asks exactly what 'base' asks" in notes[0]
+    kept_again, notes_again = distinct_variants(kept)
+    assert kept_again == kept and notes_again == []

@@ -404,8 +404,12 @@ def test_check_against_dataset(tmp_path: Path) -> None:
     age = find(problems, "probes[1].slices[2]")
     assert age.line == 19 and "slice column 'age' is not in the dataset; its columns: gender, race" in age.message
     other = [problem for problem in problems if "'Other'" in problem.message]
-    assert len(other) == 1 and other[0].severity == "warning" and "has no class" in other[0].message
-    assert str(other[0]).startswith(f"{taxonomy.path}:") and ": warning: " in str(other[0])
+    assert len(other) == 1 and other[0].severity == "error" and "match no class id: 'Other'" in other[0].message
+    assert "--allow-unmatched" in other[0].message and str(other[0]).startswith(f"{taxonomy.path}:")
+    allowed = check_against_dataset(taxonomy, {"race": {"Black", "White"}, "gender": {"Male", "Female", "Other"}},
+                                    allow_unmatched=True)
+    other = [problem for problem in allowed if "'Other'" in problem.message]
+    assert len(other) == 1 and other[0].severity == "warning" and ": warning: " in str(other[0])
 
     missing_target = check_against_dataset(taxonomy, {"race": {"Black"}, "age": {"0-2"}})
     assert "target column 'gender' is not in the dataset" in find(missing_target, "probes[0].target").message

@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("clipaudit: interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (`clipaudit validate NAME | head`): nothing left to say
+        _silence_stdout()
+        return EXIT_OK
     except Exception as error:  # a bug: never exit 1, which a CI gate reads as "a group got worse"
         say(f"clipaudit: internal error: {type(error).__name__}: {_one_line(error)} "
             f"(full traceback in {_save_traceback()})")
@@ -44,6 +47,14 @@ def _check_folders(arguments) -> None:
         check_output_dir(arguments.out)
     if getattr(arguments, "cache_dir", None) is not None:
         check_cache_dir(arguments.cache_dir)
+
+
+def _silence_stdout() -> None:
+    """Python would report the closed pipe again when it flushes stdout at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _one_line(error: BaseException) -> str:

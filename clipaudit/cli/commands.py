@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from clipaudit import progress
 from clipaudit.cli.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION
+from clipaudit.cli.summary import alert_lines, findings_table, written_lines
 from clipaudit.cli.terminal import say
 from clipaudit.errors import UsageError
 
@@ -42,6 +44,7 @@ def _run_options(arguments: argparse.Namespace):
         seed=arguments.seed,
         cache_dir=arguments.cache_dir,
         skip_bad_images=arguments.skip_bad_images,
+        allow_unmatched=arguments.allow_unmatched,
         trust_remote_code=arguments.trust_remote_code,
         progress=not arguments.quiet,
     )
@@ -56,14 +59,15 @@ def _say_notes(options) -> None:
 def cmd_audit(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
 
-    quiet_libraries()
+    quiet_libraries(quiet=arguments.quiet)
     options, settings = _run_options(arguments), _stats_settings(arguments)
     taxonomy = _taxonomy(arguments.taxonomy)
     check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
-    run = run_audit(taxonomy=taxonomy, data=arguments.data, model=arguments.model, options=options,
-                    stats_settings=settings)
-    comparison = check(run.results, run.predictions) if check else None
-    _write_results(run.results, run.predictions, arguments.out, comparison=comparison)
+    with progress.shown(options.progress):
+        run = run_audit(taxonomy=taxonomy, data=arguments.data, model=arguments.model, options=options,
+                        stats_settings=settings)
+        comparison = check(run.results, run.predictions) if check else None
+        _write_results(run.results, run.predictions, arguments.out, comparison=comparison)
     _say_notes(options)
     if comparison is None:
         return EXIT_OK
@@ -73,7 +77,7 @@ def cmd_audit(arguments: argparse.Namespace) -> int:
 def cmd_demo(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
 
-    quiet_libraries()
+    quiet_libraries(quiet=arguments.quiet)
     options, settings = _run_options(arguments), _stats_settings(arguments)
     data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
     model = "demo"
@@ -87,9 +91,10 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import untrained_model
 
         model = str(untrained_model(arguments.cache_dir or default_cache_dir(), seed=arguments.untrained))
-    run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
-                    stats_settings=settings)
-    _write_results(run.results, run.predictions, arguments.out)
+    with progress.shown(options.progress):
+        run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
+                        stats_settings=settings)
+        _write_results(run.results, run.predictions, arguments.out)
     _say_notes(options)
     return EXIT_OK
 
@@ -97,14 +102,24 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
 def cmd_validate(arguments: argparse.Namespace) -> int:
     from clipaudit.validate import validate_command
 
-    quiet_libraries()
-    report_lines, ok = validate_command(
+    quiet_libraries(quiet=True)
+    validation = validate_command(
         arguments.file, data=arguments.data, model=arguments.model, cache_dir=arguments.cache_dir
     )
-    stream = sys.stdout if ok else sys.stderr
-    for line in report_lines:
+    for line in validation.taxonomy_lines:
+        say(line, stream=sys.stdout)
+    stream = sys.stdout if validation.ok else sys.stderr
+    for line in validation.problem_lines:
         say(line, stream=stream)
-    return EXIT_OK if ok else EXIT_BAD_INPUT
+    return EXIT_OK if validation.ok else EXIT_BAD_INPUT
+
+
+def cmd_list(arguments: argparse.Namespace) -> int:
+    from clipaudit.cli.listing import shipped_lines
+
+    for line in shipped_lines():
+        say(line, stream=sys.stdout)
+    return EXIT_OK
 
 
 def cmd_sweep(arguments: argparse.Namespace) -> int:
@@ -112,16 +127,20 @@ def cmd_sweep(arguments: argparse.Namespace) -> int:
     from clipaudit.sweep.spec import load_sweep_spec
     from clipaudit.taxonomy import load_taxonomy
 
-    quiet_libraries()
+    quiet_libraries(quiet=arguments.quiet)
     options, settings = _run_options(arguments), _stats_settings(arguments)
     spec = load_sweep_spec(arguments.spec) if arguments.spec else None
-    run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
-                    model=arguments.model, options=options, settings=settings, spec=spec)
-    written = write_sweep_outputs(run, arguments.out)
+    with progress.shown(options.progress):
+        run = run_sweep(taxonomies=[load_taxonomy(name) for name in arguments.taxonomy], data=arguments.data,
+                        model=arguments.model, options=options, settings=settings, spec=spec)
+        written = write_sweep_outputs(run, arguments.out)
+    for line in alert_lines(run.document):
+        say(line)
     findings = run.document["findings"]
     _say_paths(f"{len(run.document['variants'])} taxonomy versions, {len(findings)} significant change(s); wrote:",
                written)
-    _say_notes(options)
+    for note in run.document["manifest"]["notes"]:  # --num-workers capped, identical variants dropped
+        say(f"clipaudit: note: {note}")
     return EXIT_OK
 
 
@@ -129,8 +148,10 @@ def cmd_stats(arguments: argparse.Namespace) -> int:
     from clipaudit.restats import recompute_statistics
 
     settings = _stats_settings(arguments)
-    results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy), settings=settings)
-    _write_results(results, None, arguments.out)
+    with progress.shown(not arguments.quiet):
+        results = recompute_statistics(arguments.predictions, taxonomy=_taxonomy(arguments.taxonomy),
+                                       settings=settings, allow_unmatched=arguments.allow_unmatched)
+        _write_results(results, None, arguments.out)
     return EXIT_OK
 
 
@@ -148,8 +169,11 @@ def cmd_report(arguments: argparse.Namespace) -> int:
     from clipaudit.lineup import run_lineup, write_lineup
 
     settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
-    lineup = run_lineup(arguments.audits, settings=settings, seed=arguments.seed)
-    _say_paths(f"{len(lineup['models'])} models compared; wrote:", write_lineup(lineup, arguments.out))
+    with progress.shown(not arguments.quiet):
+        with progress.step(f"comparing {len(arguments.audits)} audits (paired tests, ranking bootstrap)"):
+            lineup = run_lineup(arguments.audits, settings=settings, seed=arguments.seed)
+        written = write_lineup(lineup, arguments.out)
+    _say_paths(f"{len(lineup['models'])} models compared; wrote:", written)
     return EXIT_OK
 
 
@@ -166,8 +190,6 @@ def _baseline_check(arguments: argparse.Namespace, taxonomy):
     settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
     baseline = load_audit_output(arguments.baseline, role="baseline")
     thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds is not None else None
-    if thresholds is None:  # the default rules compare every probe: both sides must have the same ones
-        _require_same_probes(set(baseline.probes), set(taxonomy.probe_ids()), baseline=arguments.baseline)
     planned = PlannedAudit(label=str(arguments.out), probes={probe.id: probe for probe in taxonomy.probes})
     check_rules_before_run(baseline, thresholds, planned)
 
@@ -178,22 +200,13 @@ def _baseline_check(arguments: argparse.Namespace, taxonomy):
     return check
 
 
-def _require_same_probes(baseline_probes: set[str], candidate_probes: set[str], *, baseline: Path) -> None:
-    from clipaudit.errors import CompareError
-
-    for probe_id in sorted(baseline_probes ^ candidate_probes):
-        where, other = ("the baseline", "the candidate taxonomy") if probe_id in baseline_probes else ("the candidate taxonomy", "the baseline")
-        raise CompareError(
-            f"probe {probe_id!r} is in {where} but not in {other} ({baseline}); "
-            "give --thresholds rules for the probes to compare, or audit with the baseline's taxonomy"
-        )
-
-
 def _report_comparison(comparison, out: Path) -> int:
     """Write the comparison's files; one stderr line per violation; exit 1 on any."""
     from clipaudit.compare import write_comparison
 
     written = write_comparison(comparison, out)
+    for note in comparison.notes:
+        say(f"clipaudit: note: {note}")
     for line in comparison.violation_lines():
         say(f"clipaudit: regression: {line}")
     summary = comparison.summary()
@@ -219,18 +232,24 @@ def _write_results(results: dict, predictions, out: Path, *, comparison=None) ->
     written = write_outputs(results, predictions, out, comparison=comparison.to_dict() if comparison else None)
     if comparison is None:  # a reused --out must not keep an earlier run's verdict next to these results
         remove_stale_outputs(out, COMPARE_OUTPUTS)
-    significant = sum(1 for finding in results.get("findings", []) if finding.get("significant"))
+    for line in alert_lines(results):  # first: a reader who stops at the top must not miss them
+        say(line)
+    findings = results.get("findings", [])
+    significant = sum(1 for finding in findings if finding.get("significant"))
+    for line in findings_table(findings):
+        say(line)
     _say_paths(f"{significant} significant finding(s) after correction; wrote:", written)
 
 
 def _say_paths(headline: str, written: list[Path]) -> None:
-    say(headline)
-    for path in written:
-        say(f"  {path}")
+    for line in written_lines(headline, written):
+        say(line)
 
 
-def quiet_libraries() -> None:
-    """transformers' load-time chatter is not for auditors; what matters goes in the manifest."""
+def quiet_libraries(*, quiet: bool = True) -> None:
+    """transformers' load-time chatter is not for auditors (what matters goes in the manifest); the
+    Hub's download bars are shown unless ``quiet``, so a first run with a large checkpoint does not
+    look frozen."""
     import logging
     import os
     import warnings
@@ -243,10 +262,16 @@ def quiet_libraries() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
         from huggingface_hub.utils import logging as hub_logging
 
         hub_logging.set_verbosity_error()
+        if quiet:
+            hf_logging.disable_progress_bar()
+            disable_progress_bars()
+        else:
+            hf_logging.enable_progress_bar()
+            enable_progress_bars()
     except ImportError:
         pass
 

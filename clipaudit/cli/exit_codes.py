@@ -1,4 +1,4 @@
-"""The exit codes a CI gate relies on (DESIGN.md): 1 means "a group got worse" and nothing else."""
+"""The exit codes a CI gate relies on (README, "Errors and exit codes"): 1 means "a group got worse" and nothing else."""
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1

@@ -42,6 +42,12 @@ def _folder(text: str) -> Path:
     return Path(text)
 
 
+DATA_HELP = ("dataset: fairface:DIR[:val|train], hf:NAME[:CONFIG]:SPLIT, utkface:DIR, csv:FILE "
+             "or synthetic[:N[:SEED]] (the demo's drawn faces)")
+MODEL_HELP = ("model: a transformers model id or folder, open_clip:ARCH:PRETRAINED_TAG, open_clip:ARCH:FILE, "
+              "or 'demo'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from clipaudit.version import __version__
 
@@ -52,9 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit = subcommands.add_parser("audit", help="audit one model on one dataset with a taxonomy")
     audit.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
                        help="taxonomy YAML file or shipped name (repeat to combine taxonomies)")
-    audit.add_argument("--data", required=True, metavar="SPEC",
-                       help="fairface:DIR, hf:NAME[:CONFIG]:SPLIT, utkface:DIR, csv:FILE or synthetic[:N]")
-    audit.add_argument("--model", required=True, metavar="SPEC", help="transformers model id or folder, or 'demo'")
+    audit.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    audit.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
     audit.add_argument("--out", required=True, type=_folder, metavar="DIR", help="output folder")
     audit.add_argument("--baseline", type=Path, metavar="DIR",
                        help="an earlier audit's output folder: check this audit against it as `compare` does "
@@ -82,16 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = subcommands.add_parser("validate", help="check a taxonomy and say what is wrong, line by line")
     validate.add_argument("file", metavar="FILE", help="taxonomy YAML file or shipped name")
-    validate.add_argument("--data", metavar="SPEC", help="also check attributes and target values against a dataset")
+    validate.add_argument("--data", metavar="SPEC",
+                          help="also check attributes and target values against a dataset (SPEC as for audit)")
     validate.add_argument("--model", metavar="SPEC", help="also check prompt lengths against a model's text context")
     validate.add_argument("--cache-dir", type=_folder, metavar="DIR", help="cache folder (default: ~/.cache/clipaudit)")
     validate.set_defaults(command=commands.cmd_validate)
 
+    listing = subcommands.add_parser("list", help="the shipped taxonomies and sweep presets, one line each")
+    listing.set_defaults(command=commands.cmd_list)
+
     sweep = subcommands.add_parser("sweep", help="taxonomy sensitivity study: every variant on the same images")
     sweep.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
                        help="taxonomy whose base and variants are swept (repeat for several)")
-    sweep.add_argument("--data", required=True, metavar="SPEC", help="dataset SPEC, as for audit")
-    sweep.add_argument("--model", required=True, metavar="SPEC", help="model SPEC, as for audit")
+    sweep.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    sweep.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
     sweep.add_argument("--out", required=True, type=_folder, metavar="DIR", help="output folder")
     sweep.add_argument("--spec", metavar="FILE",
                        help="sweep spec YAML (or shipped name, e.g. harm_wording) generating more variants: "
@@ -101,11 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(command=commands.cmd_sweep)
 
     stats = subcommands.add_parser("stats", help="statistics and report again from a predictions file (no model)")
-    stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet")
+    stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet",
+                       help="an audit's predictions.parquet (its results.json beside it supplies the manifest)")
     stats.add_argument("--taxonomy", required=True, action="append", metavar="FILE",
                        help="the taxonomy the predictions were made with (repeat as for audit)")
-    stats.add_argument("--out", required=True, type=_folder, metavar="DIR")
+    stats.add_argument("--out", required=True, type=_folder, metavar="DIR",
+                       help="output folder for results.json, report.html, summary.md and model-index.yaml")
     stats.add_argument("--seed", type=_seed, default=0, help="seed for permutation tests (default 0)")
+    _add_allow_unmatched(stats)
+    stats.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_stats_options(stats)
     stats.set_defaults(command=commands.cmd_stats)
 
@@ -136,13 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm's correction (default 0.05)")
     report.add_argument("--confidence", type=float, default=0.95, help="confidence level of every interval (default 0.95)")
     report.add_argument("--seed", type=_seed, default=0, help="seed of the ranking's bootstrap (default 0)")
+    report.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     report.set_defaults(command=commands.cmd_report)
     return parser
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where the model runs (default auto: cuda when a GPU is available)")
+    parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
+                        help="model precision (default auto: fp16 on a GPU, fp32 on a CPU)")
     parser.add_argument("--batch-size", type=_batch_size, default=64, metavar="N",
                         help=f"images per model call (default 64, at most {MAX_BATCH_SIZE})")
     parser.add_argument("--num-workers", type=_non_negative, default=0, metavar="N",
@@ -153,9 +169,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="embedding cache (default: $CLIPAUDIT_CACHE_DIR or ~/.cache/clipaudit)")
     parser.add_argument("--skip-bad-images", action="store_true",
                         help="skip missing or unreadable images (counted in the manifest) instead of stopping")
+    _add_allow_unmatched(parser)
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow a checkpoint's own Python code to run (off unless you ask)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines or download bars on stderr (the findings and the files written "
+                             "are still listed)")
+
+
+def _add_allow_unmatched(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unmatched", action="store_true",
+                        help="go on when dataset labels of a probe's target match no class id (otherwise exit 2 "
+                             "naming them); the report and the terminal then say so first")
 
 
 def _add_stats_options(parser: argparse.ArgumentParser) -> None:

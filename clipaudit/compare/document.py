@@ -7,7 +7,7 @@ from typing import Any
 
 from clipaudit.compare.groups import Pairing
 from clipaudit.compare.inputs import AuditOutput, CompareSettings
-from clipaudit.compare.plan import Check
+from clipaudit.compare.plan import Check, probes_on_one_side
 from clipaudit.compare.rules import GapResult, GroupResult, violation_record, violation_text
 from clipaudit.compare.thresholds import Thresholds
 from clipaudit.documents import check_own, stamped, to_json_bytes
@@ -72,6 +72,7 @@ class Comparison:
                     "status": gap.status, "reasons": gap.reasons},
             })
         failures = self.violations()
+        added, removed = probes_on_one_side(self.baseline, self.candidate)
         return stamped("compare", {
             "passed": self.passed,
             "exit_code": self.exit_code,
@@ -93,6 +94,8 @@ class Comparison:
             "summary": self.summary(),
             "violations": [violation_record(result, self.settings) for result in failures],
             "notes": [*self.notes, *([self.pairing.note] if self.pairing.note else [])],
+            "probes_added": added,
+            "probes_removed": removed,
         })
 
 

@@ -88,17 +88,25 @@ def plan_checks(baseline: AuditOutput, candidate: AuditOutput, thresholds: Thres
     """The rules (defaults without a file), one check per rule and slice, and notes; raises on mismatch."""
     notes: list[str] = []
     if thresholds is None:
-        thresholds = _default_thresholds(baseline, candidate)
-    else:
-        unruled = sorted((set(baseline.probes) ^ set(candidate.probes)) - {rule.probe for rule in thresholds.rules})
-        if unruled:
-            notes.append(f"not compared (no rule names them, and only one audit has them): {', '.join(unruled)}")
+        thresholds = _default_thresholds(baseline, candidate, notes)
+    added, removed = probes_on_one_side(baseline, candidate)
+    if added:
+        notes.append(f"probes added in the candidate, not compared: {', '.join(added)}")
+    if removed:
+        notes.append(f"probes removed from the candidate, not compared: {', '.join(removed)}")
     checks: list[Check] = []
     for rule in thresholds.rules:
         for attributes in _rule_slices(baseline, candidate, rule):
             check_slice(baseline, candidate, attributes, _slice_location(rule))
             checks.append(Check(rule=rule, attributes=tuple(attributes)))
     return thresholds, checks, notes
+
+
+def probes_on_one_side(baseline: AuditOutput, candidate: AuditOutput | PlannedAudit) -> tuple[list[str], list[str]]:
+    """(added: in the candidate only, removed: in the baseline only), in each audit's order."""
+    added = [probe_id for probe_id in candidate.probes if probe_id not in baseline.probes]
+    removed = [probe_id for probe_id in baseline.probes if probe_id not in candidate.probes]
+    return added, removed
 
 
 @dataclass(frozen=True)
@@ -123,14 +131,39 @@ def check_rules_before_run(baseline: AuditOutput, thresholds: Thresholds | None,
             _check_slice_in(baseline, "baseline", attributes, _slice_location(rule))
 
 
-def _default_thresholds(baseline: AuditOutput, candidate: AuditOutput | PlannedAudit) -> Thresholds:
-    """No significant worsening of any metric of any probe, once both audits are seen to have the same ones."""
-    check_probes_match(baseline, candidate, list(dict.fromkeys([*baseline.probes, *candidate.probes])))
-    for probe_id in baseline.probes:
-        metrics = set(metric_names(baseline.probes[probe_id])) | set(metric_names(candidate.probes[probe_id]))
-        for metric in sorted(metrics):
-            check_metric(baseline, candidate, probe_id, metric, "default rules (no significant worsening)")
-    return default_rules({probe_id: metric_names(probe) for probe_id, probe in baseline.probes.items()})
+def _default_thresholds(baseline: AuditOutput, candidate: AuditOutput | PlannedAudit,
+                        notes: list[str] | None = None) -> Thresholds:
+    """No significant worsening of any metric both audits measure, for every probe both have.
+
+    A probe or metric on one side only is growth (or a removal), not a failure: it is left out
+    and ``notes`` says so, as it does for a probe whose kind or target changed.
+    """
+    notes = [] if notes is None else notes
+    compared: dict[str, list[str]] = {}
+    for probe_id in [probe_id for probe_id in baseline.probes if probe_id in candidate.probes]:
+        try:
+            check_probes_match(baseline, candidate, [probe_id])
+        except CompareError as error:
+            notes.append(f"not compared: {error}")
+            continue
+        metrics = []
+        for metric in metric_names(baseline.probes[probe_id]):
+            try:
+                check_metric(baseline, candidate, probe_id, metric, "default rules (no significant worsening)")
+            except CompareError as error:
+                notes.append(f"not compared: {error}")
+                continue
+            metrics.append(metric)
+        for metric in metric_names(candidate.probes[probe_id]):
+            if metric not in metric_names(baseline.probes[probe_id]):
+                notes.append(f"probe {probe_id!r}: metric {metric} is new in the candidate, not compared")
+        if metrics:
+            compared[probe_id] = metrics
+    if not compared:
+        raise CompareError("the baseline and the candidate have no probe and metric in common to compare "
+                           f"(baseline probes: {', '.join(baseline.probes) or 'none'}; candidate probes: "
+                           f"{', '.join(candidate.probes) or 'none'})")
+    return default_rules(compared)
 
 
 def _rule_slices(baseline: AuditOutput, candidate: AuditOutput | PlannedAudit, rule: Rule) -> list[tuple[str, ...]]:

@@ -17,11 +17,11 @@ from typing import TypeVar
 
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from clipaudit.data.pixels import as_upright_rgb
 from clipaudit.data.safe_files import MAX_IMAGE_BYTES, FileRefused, first_shared_file, read_file_inside, real_folder
 from clipaudit.errors import DataError, UnreadableImage
+from clipaudit import progress
 
 # Bump when the bytes fed to the fingerprint hash change meaning, so caches never match
 # across layouts.
@@ -138,14 +138,13 @@ class ImageDataset:
         parallelism without pickling the dataset into processes.
         """
         workers = min(8, os.cpu_count() or 1)
-        show_progress = None if len(self) >= _PROGRESS_FROM_ROWS else True  # None: only on a terminal
-        with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(
-            total=len(self), desc=description, unit="img", leave=False, disable=show_progress
-        ) as progress:
+        counted = len(self) >= _PROGRESS_FROM_ROWS  # smaller datasets take well under 2 s
+        with ThreadPoolExecutor(max_workers=workers) as pool, \
+                progress.bar(total=len(self), what=description, worth_showing=counted) as shown:
             for start in range(0, len(self), _CHUNK_ROWS):
                 indices = range(start, min(start + _CHUNK_ROWS, len(self)))
                 for result in pool.map(work, indices):
-                    progress.update()
+                    shown.update()
                     yield result
 
     def _problem_with(self, index: int) -> str | None:

@@ -18,6 +18,7 @@ from clipaudit.files import default_cache_dir
 from clipaudit.data.base import FolderImageDataset
 from clipaudit.data.csvfile import read_label_table
 from clipaudit.errors import DataError
+from clipaudit.progress import step
 
 # 630 = 5 x (7 races x 2 genders x 9 ages): every race x gender cell gets 45 images.
 DEFAULT_COUNT = 630
@@ -66,7 +67,8 @@ def ensure_rendered(count: int, seed: int, *, cache_dir: Path) -> Path:
     except OSError as error:
         raise DataError(f"cannot write the synthetic dataset under {parent}: {error.strerror or error}") from None
     try:
-        render_dataset(staging, count, seed)
+        with step(f"drawing {count} synthetic faces (once; cached)"):
+            render_dataset(staging, count, seed)
         _publish(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -9,6 +9,7 @@ import pandas as pd
 from clipaudit.errors import DataError
 from clipaudit.pipeline.inputs import AuditInputs
 from clipaudit.pipeline.options import AuditOptions
+from clipaudit.progress import step
 from clipaudit.taxonomy import Taxonomy
 
 
@@ -47,11 +48,13 @@ def score_taxonomies(inputs: AuditInputs, images, taxonomies: list[Taxonomy]) ->
 
     prompts = list(dict.fromkeys(prompt for taxonomy in taxonomies for prompt in taxonomy_prompts(taxonomy)))
     mark = time.perf_counter()
-    text_embeddings = embed_texts(inputs.model, prompts, cache_dir=inputs.cache_dir)
+    with step(f"encoding {len(prompts)} prompts"):
+        text_embeddings = embed_texts(inputs.model, prompts, cache_dir=inputs.cache_dir)
     embed_texts_s = time.perf_counter() - mark
     mark = time.perf_counter()
     dataset = inputs.dataset
     attributes = dataset.frame.iloc[images.rows][["image_id", *dataset.attributes]]
-    predictions = [predictions_frame(taxonomy, attributes, images.embeddings, text_embeddings, inputs.model.info)
-                   for taxonomy in taxonomies]
+    with step(f"scoring {len(taxonomies)} taxonom{'y' if len(taxonomies) == 1 else 'ies'}"):
+        predictions = [predictions_frame(taxonomy, attributes, images.embeddings, text_embeddings, inputs.model.info)
+                       for taxonomy in taxonomies]
     return Scored(predictions=predictions, embed_texts_s=embed_texts_s, score_s=time.perf_counter() - mark)

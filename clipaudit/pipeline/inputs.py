@@ -9,7 +9,13 @@ import numpy as np
 
 from clipaudit.errors import TaxonomyError
 from clipaudit.pipeline.options import AuditOptions
-from clipaudit.taxonomy import Taxonomy, check_against_dataset, check_against_model
+from clipaudit.progress import step
+from clipaudit.taxonomy import (
+    Taxonomy,
+    check_against_dataset,
+    check_against_model,
+    unmatched_target_values,
+)
 
 
 @dataclass
@@ -21,6 +27,7 @@ class AuditInputs:
     cache_dir: Path
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
+    alerts: list[str] = field(default_factory=list)  # what a reader must see before any number (manifest.alerts)
 
     @property
     def model_manifest(self) -> dict:
@@ -38,49 +45,58 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
     check_cache_dir(cache_dir, option="--cache-dir" if options.cache_dir else "cache folder")
-    dataset = load_dataset(data, cache_dir=cache_dir)
+    with step(f"reading the dataset {data}"):
+        dataset = load_dataset(data, cache_dir=cache_dir)
     values = {attribute: dataset.attribute_values(attribute) for attribute in dataset.attributes}
     warnings = list(dict.fromkeys(
-        warning for taxonomy in taxonomies for warning in _check_taxonomy_fits_dataset(taxonomy, dataset, values)
+        warning for taxonomy in taxonomies
+        for warning in _check_taxonomy_fits_dataset(taxonomy, dataset, values, allow_unmatched=options.allow_unmatched)
     ))
+    alerts = unmatched_alerts(taxonomies, values) if options.allow_unmatched else []
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
-    zero_shot_model = load_model(
-        model,
-        device=options.device,
-        dtype=options.dtype,
-        cache_dir=cache_dir,
-        trust_remote_code=options.trust_remote_code,
-    )
+    with step(f"loading the model {model} (downloads show their own progress)"):
+        zero_shot_model = load_model(
+            model,
+            device=options.device,
+            dtype=options.dtype,
+            cache_dir=cache_dir,
+            trust_remote_code=options.trust_remote_code,
+        )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
-    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings)
+    return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings,
+                       alerts=alerts)
 
 
-def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]]) -> list[str]:
+def unmatched_alerts(taxonomies: list[Taxonomy], values: dict[str, set[str]]) -> list[str]:
+    """What --allow-unmatched let through, in words a report and the terminal show first."""
+    alerts = []
+    for taxonomy in taxonomies:
+        for probe in taxonomy.probes:
+            unmatched = unmatched_target_values(probe, values.get(probe.target or "", set()))
+            if unmatched is not None:
+                alerts.append(unmatched.alert())
+    return list(dict.fromkeys(alerts))
+
+
+def _check_taxonomy_fits_dataset(taxonomy: Taxonomy, dataset, values: dict[str, set[str]], *,
+                                 allow_unmatched: bool) -> list[str]:
     """Errors stop the audit; warnings are returned for the manifest and the report's caveats.
 
-    A target value with no class is only a warning in general (those images count as
-    misclassified), but an error where the dataset explains that the attribute does not map
-    onto the vocabulary the taxonomy uses (UTKFace's 5 race groups against FairFace's 7).
+    A target value with no class is an error unless ``allow_unmatched`` (those images would
+    count as misclassified, so a label spelling would read as a disparity); where the dataset
+    explains that the attribute does not map onto the taxonomy's vocabulary (UTKFace's 5 race
+    groups against FairFace's 7), the error says so.
     """
-    problems = check_against_dataset(taxonomy, values)
+    problems = check_against_dataset(taxonomy, values, allow_unmatched=allow_unmatched)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
     if errors:
         note = _dataset_note(dataset, errors[0])
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise TaxonomyError(f"{errors[0]}{note}{more}")
-    notes = getattr(dataset, "notes", {}) or {}
-    for probe in taxonomy.probes:
-        if probe.target in notes and probe.target in values:
-            unmapped = sorted(values[probe.target] - set(probe.class_ids()))
-            if unmapped:
-                raise TaxonomyError(
-                    f"probe '{probe.id}': dataset {dataset.spec!r} has {probe.target} values "
-                    f"{', '.join(map(repr, unmapped))} that no class of the probe names; {notes[probe.target]}"
-                )
     return [str(problem) for problem in problems]
 
 

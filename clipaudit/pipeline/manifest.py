@@ -34,6 +34,7 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "images_encoded": 0 if images.from_cache else int(len(images.rows) + len(images.bad_images)),
         "cache_dir": str(inputs.cache_dir),
         "warnings": inputs.warnings,
+        "alerts": inputs.alerts,
     }
 
 

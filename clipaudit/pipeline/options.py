@@ -34,6 +34,7 @@ class AuditOptions:
     seed: int = 0
     cache_dir: Path | None = None
     skip_bad_images: bool = False
+    allow_unmatched: bool = False  # dataset labels that match no class id: an error unless allowed
     trust_remote_code: bool = False
     progress: bool = True
     num_workers_requested: int | None = None

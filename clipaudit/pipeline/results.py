@@ -13,6 +13,7 @@ import pandas as pd
 from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.files import without_local_paths, write_output_files
 from clipaudit.pipeline.manifest import rounded_timings
+from clipaudit.progress import step
 from clipaudit.stats import StatsSettings, compute_statistics
 from clipaudit.stats.confusion import confusion_matrix
 from clipaudit.stats.published_tables import datacomp_tables
@@ -24,9 +25,11 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
                   timings: dict, started: float) -> dict:
     """Statistics over a predictions table, wrapped with the manifest into a results document."""
     mark = time.perf_counter()
-    statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
+    with step(f"statistics over {len(predictions):,} predictions"):
+        statistics = compute_statistics(predictions, taxonomy.probes, settings=settings)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
+    alerts = [*manifest.get("alerts", []), *filter(None, [no_test_alert(statistics, settings.min_n)])]
     described = taxonomy.to_dict()
     protocol = {probe["id"]: probe for probe in described["probes"]}
     probes = []
@@ -40,6 +43,7 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         "manifest": {
             "python": platform.python_version(),
             **manifest,
+            "alerts": alerts,
             "taxonomy": {key: value for key, value in described.items() if key != "probes"},
             "timings": rounded_timings(timings),
             "statistics": statistics["statistics"],
@@ -49,6 +53,26 @@ def build_results(predictions: pd.DataFrame, taxonomy: Taxonomy, *, manifest: di
         **_published_tables(predictions, taxonomy, settings),
     })
     return check_own(results, "results")
+
+
+def no_test_alert(statistics: dict, min_n: int) -> str | None:
+    """When no test could run because every slice has fewer than two groups of --min-n images, say so,
+    and which --min-n would let the largest groups be tested (a test needs two groups)."""
+    if statistics["statistics"]["tests"]:
+        return None
+    second_largest = []
+    for probe in statistics["probes"]:
+        for slice_entry in probe["slices"]:
+            for metric in slice_entry["metrics"]:
+                sizes = sorted((group["n"] for group in metric["groups"]), reverse=True)
+                if sum(size >= min_n for size in sizes) >= 2:
+                    return None  # groups were large enough; the tests did not run for another reason (its note)
+                second_largest.append(sizes[1] if len(sizes) > 1 else 0)
+    largest = max(second_largest, default=0)
+    if largest == 0:
+        return "no test could run: no slice has two groups with images to compare"
+    return (f"no test could run: no slice has two groups of at least --min-n {min_n} images; "
+            f"--min-n {largest} would allow tests (groups that small have wide intervals)")
 
 
 def _published_tables(predictions: pd.DataFrame, taxonomy: Taxonomy, settings: StatsSettings) -> dict:
@@ -68,10 +92,11 @@ def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path
 
     # Paths are recorded relative to the output folder (the outputs are shared, the machine is not).
     results = {**results, "manifest": without_local_paths(results["manifest"], base=Path(out_dir))}
-    files = {"results.json": to_json_bytes(results)}
-    if predictions is not None:
-        files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
-    files["report.html"] = render_report(results, comparison=comparison).encode("utf-8")
-    files["summary.md"] = render_summary_markdown(results).encode("utf-8")
-    files["model-index.yaml"] = render_model_index(results).encode("utf-8")
+    with step("writing the report"):
+        files = {"results.json": to_json_bytes(results)}
+        if predictions is not None:
+            files["predictions.parquet"] = predictions_to_parquet_bytes(predictions)
+        files["report.html"] = render_report(results, comparison=comparison).encode("utf-8")
+        files["summary.md"] = render_summary_markdown(results).encode("utf-8")
+        files["model-index.yaml"] = render_model_index(results).encode("utf-8")
     return write_output_files(Path(out_dir), files)

@@ -98,6 +98,7 @@ def build_report_view(
         factors=_build_factors(probes, dataset),
         skipped_images=skipped_image_lines(dataset),
         input_warnings=tuple(str(warning) for warning in manifest.get("warnings") or ()),
+        alerts=tuple(str(alert) for alert in manifest.get("alerts") or ()),
         synthetic_data=(dataset_spec or "").split(":")[0] == DEMO_DATASET_PREFIX,
         demo_model=model.get("spec") == DEMO_MODEL_SPEC,
         method_notes=caveats.method_notes(manifest["statistics"]),

@@ -43,6 +43,8 @@ def render_summary_markdown(results: Mapping[str, Any]) -> str:
         f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
     )
     lines = ["# clipaudit findings", "", header, ""]
+    for alert in view.alerts:  # what a reader must see before any number (manifest.alerts)
+        lines += [f"> **Read first:** {escape_markdown_cell(alert)}", ""]
     if not findings:
         lines.append("No significant findings.")
         return "\n".join(lines + published_tables_markdown(results)) + "\n"

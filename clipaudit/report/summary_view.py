@@ -129,8 +129,9 @@ def verdict(findings: Sequence[Finding], tables: Sequence[MetricTable], statisti
     named = disparities_with_findings(findings)
     worse = sum(1 for finding in findings if finding.worse is True)
     correction = f"{statistics.correction_label} correction across {format.or_dash(statistics.family_size)} tests"
-    if tested == 0:
-        return untested_verdict(tables, statistics.min_n)
+    if tested == 0:  # the manifest's alert, shown above the verdict, says why and what --min-n would allow
+        return (f"No test could run, so nothing here says whether groups differ (groups under "
+                f"{statistics.min_n} images are not tested).")
     if not findings:
         return (f"No significant difference between groups in any of the {tested} disparities tested "
                 f"({correction}). This is not evidence of parity: see the intervals below.")
@@ -152,14 +153,3 @@ def scorecard_records(card: Scorecard) -> list[dict[str, object]]:
         for row in card.rows
     ]
 
-
-def untested_verdict(tables: Sequence[MetricTable], min_n: int) -> str:
-    """Why nothing was tested: every slice has fewer than two groups of ``min_n`` images; and the
-    ``--min-n`` at which the best-filled slice would have two (its second-largest group's size)."""
-    second_largest = [sorted((row.rate.n for row in table.rows), reverse=True)[1]
-                      for table in tables if len(table.rows) >= 2]
-    allowed = max(second_largest, default=0)
-    would = (f" With --min-n {allowed} the best-filled slice would have two groups to compare."
-             if 0 < allowed < min_n else "")
-    return (f"No test could run: no slice has two groups of at least {min_n} images (--min-n), so nothing "
-            f"here says whether groups differ.{would}")

@@ -261,6 +261,7 @@ class ReportView:
     n_small_groups: int
     n_empty_groups: int
     input_warnings: tuple[str, ...]
+    alerts: tuple[str, ...]  # shown before anything else (manifest.alerts)
     # Protocol
     taxonomy_name: str
     taxonomy_sha256: str

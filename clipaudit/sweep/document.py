@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipaudit.progress import step
 from clipaudit import format
 from clipaudit.documents import check_own, stamped, to_json_bytes
 from clipaudit.files import without_local_paths, write_output_files
@@ -114,13 +115,14 @@ def write_sweep_outputs(run: SweepRun, out_dir: Path) -> list[Path]:
     check_own(run.document, "sweep")
     # Paths relative to the output folder (the outputs are shared, the machine is not).
     document = {**run.document, "manifest": without_local_paths(run.document["manifest"], base=Path(out_dir))}
-    parquet = io.BytesIO()
-    run.table.to_parquet(parquet, index=False)
-    files = {
-        "sweep.json": to_json_bytes(document),
-        "sweep.parquet": parquet.getvalue(),
-        "sweep.html": render_sweep_report(document).encode("utf-8"),
-    }
+    with step("writing the sweep report"):
+        parquet = io.BytesIO()
+        run.table.to_parquet(parquet, index=False)
+        files = {
+            "sweep.json": to_json_bytes(document),
+            "sweep.parquet": parquet.getvalue(),
+            "sweep.html": render_sweep_report(document).encode("utf-8"),
+        }
     return write_output_files(Path(out_dir), files)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+
+from clipaudit import progress
 from clipaudit.pipeline.encode import encode_images, score_taxonomies
 from clipaudit.pipeline.inputs import load_inputs
 from clipaudit.pipeline.manifest import rounded_timings, run_manifest
@@ -18,7 +20,7 @@ from clipaudit.stats import StatsSettings
 from clipaudit.sweep.changes import compare_variants
 from clipaudit.sweep.document import SweepRun, sweep_document
 from clipaudit.sweep.spec import SweepSpec
-from clipaudit.sweep.variants import sweep_variants
+from clipaudit.sweep.variants import distinct_variants, sweep_variants
 from clipaudit.taxonomy import Taxonomy
 
 
@@ -33,19 +35,26 @@ def run_sweep(
 ) -> SweepRun:
     """Encode the images once, score every variant, and compare each with its base."""
     started = time.perf_counter()
-    variants = [variant for taxonomy in taxonomies for variant in sweep_variants(taxonomy, spec)]
-    inputs = load_inputs(taxonomies=[v.taxonomy for v in variants], data=data, model=model, options=options)
-    images = encode_images(inputs, options)
-    scored = score_taxonomies(inputs, images, [variant.taxonomy for variant in variants])
+    variants, dropped = [], []
+    for taxonomy in taxonomies:
+        kept, notes = distinct_variants(sweep_variants(taxonomy, spec))
+        variants += kept
+        dropped += notes
+    with progress.shown(options.progress):
+        inputs = load_inputs(taxonomies=[v.taxonomy for v in variants], data=data, model=model, options=options)
+        images = encode_images(inputs, options)
+        scored = score_taxonomies(inputs, images, [variant.taxonomy for variant in variants])
     timings = {**inputs.timings, "embed_images_s": images.seconds, "embed_texts_s": scored.embed_texts_s,
                "score_s": scored.score_s}
     predictions = {variant.key: frame for variant, frame in zip(variants, scored.predictions)}
 
     mark = time.perf_counter()
-    rows, class_changes = compare_variants(variants, predictions, settings=settings)
+    with progress.shown(options.progress), progress.step(f"paired tests over {len(variants)} taxonomy versions"):
+        rows, class_changes = compare_variants(variants, predictions, settings=settings)
     table = pd.DataFrame(rows)
     timings["statistics_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
     manifest = {**run_manifest(inputs, images, data=data, options=options), "timings": rounded_timings(timings)}
+    manifest["notes"] = [*manifest["notes"], *dropped]
     document = sweep_document(variants, table, class_changes, manifest=manifest, settings=settings)
     return SweepRun(document=document, table=table, timings=timings)

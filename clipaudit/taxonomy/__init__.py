@@ -7,7 +7,12 @@
 - :mod:`~clipaudit.taxonomy.fit`: checks against a dataset and a model.
 """
 from clipaudit.located_yaml import Problem
-from clipaudit.taxonomy.fit import check_against_dataset, check_against_model
+from clipaudit.taxonomy.fit import (
+    UnmatchedValues,
+    check_against_dataset,
+    check_against_model,
+    unmatched_target_values,
+)
 from clipaudit.taxonomy.loading import (
     combine_taxonomies,
     load_taxonomy,
@@ -22,6 +27,7 @@ __all__ = [
     "Problem",
     "Taxonomy",
     "TaxonomyClass",
+    "UnmatchedValues",
     "Variant",
     "check_against_dataset",
     "check_against_model",
@@ -30,5 +36,6 @@ __all__ = [
     "load_taxonomy",
     "resolve_taxonomy_path",
     "shipped_taxonomies",
+    "unmatched_target_values",
     "validate_taxonomy_file",
 ]

@@ -3,21 +3,25 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from clipaudit.located_yaml import LocatedYaml, Problem, child_path, read_located_yaml_file
 from clipaudit.taxonomy.checks import TAXONOMY_SHAPE
+from clipaudit.taxonomy.keys import closest_id
 from clipaudit.taxonomy.model import Probe, Taxonomy
 
 
-def check_against_dataset(taxonomy: Taxonomy, attributes: dict[str, set[str]]) -> list[Problem]:
+def check_against_dataset(taxonomy: Taxonomy, attributes: dict[str, set[str]], *,
+                          allow_unmatched: bool = False) -> list[Problem]:
     """What the taxonomy asks of the dataset that the dataset lacks.
 
     ``attributes`` maps each dataset column to the values it holds. Errors: a target or
     slice column the dataset lacks; an attribute probe none of whose class ids occur in
-    its target column (a vocabulary mismatch). Warnings: a class id the target never
-    holds (no image can confirm it), a target value with no class (those images can
-    never be classified correctly, which lowers their group's accuracy by construction).
+    its target column (a vocabulary mismatch); target values that match no class (their
+    images could never be classified correctly, so a label spelling would become a
+    finding) -- a warning instead with ``allow_unmatched``. Warnings: a class id the
+    target never holds (no image can confirm it).
     """
     located = _Locator(taxonomy)
     problems: list[Problem] = []
@@ -44,11 +48,67 @@ def check_against_dataset(taxonomy: Taxonomy, attributes: dict[str, set[str]]) -
             problems.append(located.problem(target_path, f"target column '{probe.target}' is not in the dataset; "
                                                          f"its columns: {available}"))
             continue
-        problems.extend(_target_vocabulary(probe, probe_path, attributes[probe.target], located))
+        problems.extend(_target_vocabulary(probe, probe_path, attributes[probe.target], located, allow_unmatched))
     return problems
 
 
-def _target_vocabulary(probe: Probe, probe_path: str, values: set[str], located: _Locator) -> list[Problem]:
+@dataclass(frozen=True)
+class UnmatchedValues:
+    """Values of an attribute probe's target column that no class id names, each with the closest id."""
+
+    probe: str
+    column: str
+    values: tuple[str, ...]
+    closest: tuple[str | None, ...]
+
+    def describe(self) -> str:
+        named = ", ".join(repr(value) + (f" (did you mean {close!r}?)" if close else "")
+                          for value, close in zip(self.values, self.closest))
+        return (f"probe '{self.probe}': {len(self.values)} value(s) of column '{self.column}' match no class id: "
+                f"{named}")
+
+    def refusal(self) -> str:
+        """Why the run stops, and the two ways on."""
+        return (f"{self.describe()}; {UNMATCHED_CONSEQUENCE}; fix the dataset's labels or the class ids, "
+                "or pass --allow-unmatched to go on regardless")
+
+    def alert(self) -> str:
+        """What a report and the terminal say first when the run went on with --allow-unmatched."""
+        return (f"--allow-unmatched: {self.describe()}; {UNMATCHED_CONSEQUENCE}, so the '{self.probe}' "
+                "accuracy of their groups is lowered by construction")
+
+
+def unmatched_target_values(probe: Probe, values: set[str]) -> UnmatchedValues | None:
+    """The target values of ``probe`` that no class id names (None for harm probes or when all match).
+
+    A value that every outcome grouping of the probe places in a group is scored through those
+    groupings (DataComp's UTKFace protocol scores UTKFace's 5 races as White / non-White against
+    FairFace's 7 classes), so it is not unmatched; :func:`grouped_only_values` lists it.
+    """
+    if probe.target is None:
+        return None
+    unmatched = tuple(sorted(value for value in set(values) - set(probe.class_ids())
+                             if value not in grouped_only_values(probe, {value})))
+    if not unmatched:
+        return None
+    closest = tuple(closest_id(value, probe.class_ids()) for value in unmatched)
+    return UnmatchedValues(probe.id, probe.target, unmatched, closest)
+
+
+def grouped_only_values(probe: Probe, values: set[str]) -> list[str]:
+    """Target values no class id names but every outcome grouping of the probe places in a group."""
+    groupings = getattr(probe, "outcome_groups", ())
+    if not groupings:
+        return []
+    return sorted(value for value in set(values) - set(probe.class_ids())
+                  if all(grouping.group_of(value) is not None for grouping in groupings))
+
+
+UNMATCHED_CONSEQUENCE = "their images can never be classified correctly"
+
+
+def _target_vocabulary(probe: Probe, probe_path: str, values: set[str], located: _Locator,
+                       allow_unmatched: bool) -> list[Problem]:
     class_ids = probe.class_ids()
     values_shown = ", ".join(sorted(values))
     if values and not values.intersection(class_ids):
@@ -62,11 +122,18 @@ def _target_vocabulary(probe: Probe, probe_path: str, values: set[str], located:
                 child_path(child_path(child_path(probe_path, "classes"), class_index), "id"),
                 f"class '{class_id}' never occurs in column '{probe.target}' (its values: {values_shown})",
                 severity="warning"))
-    for value in sorted(values - set(class_ids)):
+    grouped = grouped_only_values(probe, values)
+    if grouped:
+        metrics = ", ".join(grouping.metric for grouping in probe.outcome_groups)
         problems.append(located.problem(
             child_path(probe_path, "classes"),
-            f"dataset value '{value}' of column '{probe.target}' has no class; its images can never be "
-            "classified correctly", severity="warning"))
+            f"dataset value(s) {', '.join(map(repr, grouped))} of column '{probe.target}' match no class id; "
+            f"they are scored by {metrics} only (accuracy counts them as misclassified)", severity="warning"))
+    unmatched = unmatched_target_values(probe, values)
+    if unmatched is not None:
+        message = f"{unmatched.describe()}; {UNMATCHED_CONSEQUENCE}" if allow_unmatched else unmatched.refusal()
+        problems.append(located.problem(child_path(probe_path, "classes"), message,
+                                        severity="warning" if allow_unmatched else "error"))
     return problems
 
 

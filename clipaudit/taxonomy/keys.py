@@ -54,6 +54,22 @@ def suggestion(key: str, allowed: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _spelling(text: str) -> str:
+    """Case, spaces, underscores and punctuation collapsed: 'Latino Hispanic' ~ 'Latino_Hispanic'."""
+    return re.sub(r"[\W_]+", "", text.casefold())
+
+
+def closest_id(value: str, ids: list[str]) -> str | None:
+    """The id ``value`` most likely means (same letters and digits, else the nearest spelling), or None."""
+    import difflib
+
+    by_spelling = {_spelling(item): item for item in ids}
+    if _spelling(value) in by_spelling:
+        return by_spelling[_spelling(value)]
+    close = difflib.get_close_matches(_spelling(value), list(by_spelling), n=1, cutoff=0.6)
+    return by_spelling[close[0]] if close else None
+
+
 def class_ids_of(probe: dict) -> set[str]:
     classes = probe.get("classes")
     if not isinstance(classes, list):
