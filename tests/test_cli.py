@@ -80,7 +80,7 @@ def test_second_audit_with_another_taxonomy_encodes_no_image(taxonomy_file, face
     def no_encoding(self, pixel_values):
         raise AssertionError("an image was encoded again")
 
-    monkeypatch.setattr(HFZeroShotModel, "encode_images", no_encoding)
+    monkeypatch.setattr(HFZeroShotModel, "image_features", no_encoding)  # every image path goes through it
     assert run_cli(*audit_args("clip_denigration", data, tiny_clip_dir, tmp_path / "b", cache_dir)) == 0
     results = json.loads((tmp_path / "b" / "results.json").read_text())
     assert results["manifest"]["image_embeddings_from_cache"] is True

@@ -98,7 +98,7 @@ def test_second_run_reads_images_from_cache(model, face_folder, cache_dir, monke
     def no_encoding(*args, **kwargs):
         raise AssertionError("an image was encoded although the cache holds it")
 
-    monkeypatch.setattr(model, "encode_images", no_encoding)
+    monkeypatch.setattr(model, "image_features", no_encoding)  # every image path goes through it
     second = embed_images(model, dataset, cache_dir=cache_dir, progress=False)
     assert second.from_cache
     np.testing.assert_array_equal(first.embeddings, second.embeddings)

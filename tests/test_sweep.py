@@ -96,8 +96,8 @@ def test_sweep_encodes_images_once_and_reuses_the_cache(taxonomy_file, face_fold
     from clipaudit.models.hf import HFZeroShotModel
 
     calls = []
-    original = HFZeroShotModel.encode_images
-    monkeypatch.setattr(HFZeroShotModel, "encode_images", lambda self, pixels: calls.append(len(pixels)) or original(self, pixels))
+    original = HFZeroShotModel.image_features  # every image goes through it, uint8 path or not
+    monkeypatch.setattr(HFZeroShotModel, "image_features", lambda self, pixels: calls.append(len(pixels)) or original(self, pixels))
     assert run_sweep_cli(taxonomy_file, face_folder, tiny_clip_dir, tmp_path / "a", cache_dir) == 0
     assert sum(calls) == 84  # every image once, however many variants
     assert run_sweep_cli(taxonomy_file, face_folder, tiny_clip_dir, tmp_path / "b", cache_dir) == 0

@@ -41,6 +41,7 @@ def _run_options(arguments: argparse.Namespace):
         dtype=arguments.dtype,
         batch_size=arguments.batch_size,
         num_workers=arguments.num_workers,
+        compile=arguments.compile,
         seed=arguments.seed,
         cache_dir=arguments.cache_dir,
         skip_bad_images=arguments.skip_bad_images,

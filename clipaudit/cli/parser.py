@@ -159,11 +159,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="where the model runs (default auto: cuda when a GPU is available)")
     parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                         help="model precision (default auto: fp16 on a GPU, fp32 on a CPU)")
-    parser.add_argument("--batch-size", type=_batch_size, default=64, metavar="N",
-                        help=f"images per model call (default 64, at most {MAX_BATCH_SIZE})")
-    parser.add_argument("--num-workers", type=_non_negative, default=0, metavar="N",
-                        help="DataLoader workers decoding images (default 0: in the main process; "
-                             "more than the CPUs available are capped)")
+    parser.add_argument("--batch-size", type=_batch_size, default=None, metavar="N",
+                        help=f"images per model call (default: chosen from the device and the model, "
+                             f"64 on the CPU; at most {MAX_BATCH_SIZE})")
+    parser.add_argument("--num-workers", type=_non_negative, default=None, metavar="N",
+                        help="DataLoader workers decoding images (default: chosen from the machine, every CPU "
+                             "but two on a GPU machine, 1 on the CPU; 0 decodes in the main process; more than "
+                             "the CPUs available are capped)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the image tower through torch.compile (worth it on a GPU for large datasets; "
+                             "the first batch waits for the compilation)")
     parser.add_argument("--seed", type=_seed, default=0, metavar="N", help=f"0 to {MAX_SEED} (default 0)")
     parser.add_argument("--cache-dir", type=_folder, metavar="DIR",
                         help="embedding cache (default: $CLIPAUDIT_CACHE_DIR or ~/.cache/clipaudit)")

@@ -19,9 +19,20 @@ def load_model(
     dtype: str = "auto",
     cache_dir: Path,
     trust_remote_code: bool = False,
+    compile: bool = False,
 ) -> ZeroShotModel:
     """Load the model a SPEC names: a hub id or local folder, `demo`, `open_clip:ARCH:PRETRAINED_TAG` or
-    `open_clip:ARCH:FILE` (see :mod:`clipaudit.models.openclip`)."""
+    `open_clip:ARCH:FILE` (see :mod:`clipaudit.models.openclip`); ``compile`` runs its image tower
+    through torch.compile."""
+    model = _load(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    if compile:
+        if not hasattr(model, "compile_image_tower"):
+            raise ModelError(f"--compile: not available for {model.info.loader} models; leave it out")
+        model.compile_image_tower()
+    return model
+
+
+def _load(spec: str, *, device: str, dtype: str, trust_remote_code: bool) -> ZeroShotModel:
     if not spec or not spec.strip():
         raise ModelError("--model: empty model spec; give a hub id, a local folder or 'demo'")
     if spec.startswith(OPEN_CLIP_PREFIX):

@@ -36,10 +36,17 @@ class ModelInfo:
     loader: str = "transformers"  # which code ran the model: transformers, open_clip, or a conversion into transformers
     checkpoint_sha256: str | None = None  # sha256 of the checkpoint file, when one file was loaded
     open_clip_version: str | None = None  # when open_clip ran the model
+    attention: str | None = None  # the attention kernel transformers runs (sdpa, flash_attention_2, ...)
+    image_tokens: int | None = None  # tokens the image tower attends over per image (patches + class token)
 
 
 class ZeroShotModel(Protocol):
-    """A model with an image tower and a text tower in one embedding space."""
+    """A model with an image tower and a text tower in one embedding space.
+
+    Adapters whose image processor splits into uint8 and device work (:mod:`clipaudit.models.pixels`)
+    also offer ``pixel_spec``, ``device``, ``normalise_pixels`` and ``image_features`` (see
+    :class:`clipaudit.models.hf.HFZeroShotModel`); the encoder uses them where they exist.
+    """
 
     info: ModelInfo
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo
+from clipaudit.models.pixels import DeviceNormaliser, pixel_spec_of
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 SIGLIP_TEXT_PADDING = "max_length"  # SigLIP was trained on texts padded to full length
@@ -42,7 +43,12 @@ def resolve_dtype(dtype: str, device: str) -> str:
 
 
 class HFZeroShotModel:
-    """A transformers dual-encoder behind the :class:`~clipaudit.models.base.ZeroShotModel` protocol."""
+    """A transformers dual-encoder behind the :class:`~clipaudit.models.base.ZeroShotModel` protocol.
+
+    Where the image processor splits (:mod:`clipaudit.models.pixels`), ``pixel_spec`` tells decode
+    workers how to make uint8 pixels and :meth:`normalise_pixels` finishes them on the device;
+    otherwise ``pixel_spec`` is None and :meth:`preprocess` is the processor's whole per-image path.
+    """
 
     def __init__(self, model, processor, info: ModelInfo):
         self.model = model
@@ -50,17 +56,47 @@ class HFZeroShotModel:
         self.image_processor = getattr(processor, "image_processor", processor)
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.info = info
-        self._torch_device = torch.device(info.device)
+        self.device = torch.device(info.device)
         self._torch_dtype = DTYPES[info.dtype]
+        self.pixel_spec = pixel_spec_of(self.image_processor)
+        self._normaliser = None
+        self._tower = self._image_tower
+        self.compiled = False
+        self._compiled_batch: int | None = None
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
 
+    def normalise_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels from :attr:`pixel_spec` (N, 3, H, W), on the device -> the tower's input."""
+        if self._normaliser is None:
+            self._normaliser = DeviceNormaliser(self.pixel_spec, device=self.device, dtype=self._torch_dtype)
+        return self._normaliser(pixels)
+
     @torch.inference_mode()
+    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixel values (any device and dtype) -> projected image embeddings, float32 on the device."""
+        pixel_values = pixel_values.to(self.device, self._torch_dtype, non_blocking=True)
+        count = len(pixel_values)
+        if self._compiled_batch is not None and count < self._compiled_batch:
+            # A compiled tower keeps one shape: pad a short last batch instead of compiling again.
+            padding = pixel_values.new_zeros((self._compiled_batch - count, *pixel_values.shape[1:]))
+            pixel_values = torch.cat([pixel_values, padding])
+        elif self.compiled and self._compiled_batch is None:
+            self._compiled_batch = count
+        return self._tower(pixel_values)[:count].float()
+
+    def _image_tower(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return _pooled(self.model.get_image_features(pixel_values=pixel_values))
+
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        pixel_values = pixel_values.to(self._torch_device, self._torch_dtype)
-        features = self.model.get_image_features(pixel_values=pixel_values)
-        return _pooled(features).float().cpu()
+        return self.image_features(pixel_values).cpu()
+
+    def compile_image_tower(self) -> None:
+        """Run the image tower through torch.compile (one shape: batches are padded to the first one's
+        size); what is compiled returns a plain tensor, whatever transformers' output object."""
+        self._tower = torch.compile(self._image_tower, dynamic=False)
+        self.compiled = True
 
     @torch.inference_mode()
     def encode_texts(self, prompts: list[str]) -> torch.Tensor:
@@ -71,7 +107,7 @@ class HFZeroShotModel:
                 f"the model's text context is {self.info.max_text_tokens}"
             )
         inputs = self.tokenizer(prompts, return_tensors="pt", **self._padding())
-        inputs = {key: value.to(self._torch_device) for key, value in inputs.items()}
+        inputs = {key: value.to(self.device) for key, value in inputs.items()}
         features = self.model.get_text_features(**inputs)
         return _pooled(features).float().cpu()
 
@@ -239,6 +275,7 @@ def wrap_hf_model(model, processor, *, spec: str, name: str, revision: str | Non
     (already resolved); ``provenance`` adds ModelInfo's loader fields."""
     weights_sha256 = state_dict_sha256(model)
     model = model.to(device=device, dtype=DTYPES[dtype]).eval()
+    attention = use_fastest_attention(model, device=device, dtype=dtype)
     info = ModelInfo(
         spec=spec,
         name=name,
@@ -253,9 +290,39 @@ def wrap_hf_model(model, processor, *, spec: str, name: str, revision: str | Non
         max_text_tokens=_max_text_tokens(model, processor),
         device=device,
         dtype=dtype,
+        attention=attention,
+        image_tokens=_image_tokens(model),
         **provenance,
     )
     return HFZeroShotModel(model, processor, info)
+
+
+def _image_tokens(model) -> int | None:
+    """Tokens a ViT image tower attends over per image (patches + class token), for batch sizing."""
+    vision = getattr(model.config, "vision_config", None)
+    size, patch = getattr(vision, "image_size", None), getattr(vision, "patch_size", None)
+    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
+        return None
+    return (size // patch) ** 2 + 1
+
+
+def use_fastest_attention(model, *, device: str, dtype: str) -> str | None:
+    """Switch the model to the fastest attention kernel available and return its name: FlashAttention 2
+    where the flash-attn package is installed and the model runs in fp16/bf16 on a GPU, else PyTorch's
+    scaled_dot_product_attention (which itself picks a flash or memory-efficient kernel on GPUs).
+    A model that supports neither keeps its own."""
+    import importlib.util
+
+    wanted = ["sdpa"]
+    if device == "cuda" and dtype in ("fp16", "bf16") and importlib.util.find_spec("flash_attn") is not None:
+        wanted.insert(0, "flash_attention_2")
+    for implementation in wanted:
+        try:
+            model.set_attn_implementation(implementation)
+            break
+        except (AttributeError, ImportError, ValueError):  # this model or this install does not offer it
+            continue
+    return getattr(model.config, "_attn_implementation", None)
 
 
 def _pooled(features) -> torch.Tensor:

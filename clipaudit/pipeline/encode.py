@@ -21,8 +21,8 @@ def encode_images(inputs: AuditInputs, options: AuditOptions):
         inputs.model,
         inputs.dataset,
         cache_dir=inputs.cache_dir,
-        batch_size=options.batch_size,
-        num_workers=options.num_workers,
+        batch_size=inputs.batching.batch_size,
+        num_workers=inputs.batching.num_workers,
         skip_bad_images=options.skip_bad_images,
         progress=options.progress,
     )

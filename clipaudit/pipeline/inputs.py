@@ -28,6 +28,7 @@ class AuditInputs:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # what the taxonomy asks that the data cannot fully answer
     alerts: list[str] = field(default_factory=list)  # what a reader must see before any number (manifest.alerts)
+    batching: object = None  # clipaudit.embed.batching.Batching: the batch size and workers encoding uses
 
     @property
     def model_manifest(self) -> dict:
@@ -40,7 +41,9 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
     from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
+    from clipaudit.embed.batching import choose_batching
     from clipaudit.models import load_model
+    from clipaudit.pipeline.options import available_cpus
 
     started = time.perf_counter()
     cache_dir = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
@@ -63,12 +66,15 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
             dtype=options.dtype,
             cache_dir=cache_dir,
             trust_remote_code=options.trust_remote_code,
+            compile=options.compile,
         )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
+    batching = choose_batching(zero_shot_model, batch_size=options.batch_size, num_workers=options.num_workers,
+                               cpus=available_cpus())
     return AuditInputs(dataset=dataset, model=zero_shot_model, cache_dir=cache_dir, timings=timings, warnings=warnings,
-                       alerts=alerts)
+                       alerts=alerts, batching=batching)
 
 
 def unmatched_alerts(taxonomies: list[Taxonomy], values: dict[str, set[str]]) -> list[str]:

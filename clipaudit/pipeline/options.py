@@ -23,14 +23,17 @@ def available_cpus() -> int:
 class AuditOptions:
     """Device, precision, batching, caching and seed of a run.
 
-    ``num_workers`` above the machine's CPUs is capped (more decoders than CPUs only contend);
-    ``num_workers_requested`` keeps what was asked, and :attr:`notes` says so for the manifest.
+    ``batch_size`` and ``num_workers`` left at None are chosen from the machine and the model once
+    it is loaded (:func:`clipaudit.embed.batching.choose_batching`). ``num_workers`` above the
+    machine's CPUs is capped (more decoders than CPUs only contend); ``num_workers_requested``
+    keeps what was asked, and :attr:`notes` says so for the manifest.
     """
 
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = 64
-    num_workers: int = 0
+    batch_size: int | None = None
+    num_workers: int | None = None
+    compile: bool = False
     seed: int = 0
     cache_dir: Path | None = None
     skip_bad_images: bool = False
@@ -40,8 +43,10 @@ class AuditOptions:
     num_workers_requested: int | None = None
 
     def __post_init__(self) -> None:
-        _check_integer("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE)
-        _check_integer("--num-workers", self.num_workers, 0, None)
+        if self.batch_size is not None:
+            _check_integer("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE)
+        if self.num_workers is not None:
+            _check_integer("--num-workers", self.num_workers, 0, None)
         _check_integer("--seed", self.seed, 0, MAX_SEED)
         if self.cache_dir is not None and not str(self.cache_dir).strip():
             raise ClipauditError("--cache-dir: expected a folder name, got an empty one")
@@ -51,7 +56,8 @@ class AuditOptions:
             resolve_device(self.device)
         if self.num_workers_requested is None:
             object.__setattr__(self, "num_workers_requested", self.num_workers)
-        object.__setattr__(self, "num_workers", min(self.num_workers, available_cpus()))
+        if self.num_workers is not None:
+            object.__setattr__(self, "num_workers", min(self.num_workers, available_cpus()))
 
     @property
     def notes(self) -> list[str]:
