@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,102 @@ def remove_stale_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
     """Delete outputs an earlier run left that this run does not write (e.g. an old compare)."""
     for name in names:
         (Path(out_dir) / name).unlink(missing_ok=True)
+
+
+# A file whose modification time is this close to the moment it was hashed may still be
+# changing within one tick of the file system's clock: its digest is not memoised.
+RACY_WINDOW_S = 2.0
+DIGEST_MEMO_FORMAT = 1
+
+
+class DigestMemo:
+    """Digests of the files under one folder, memoised in the cache by what ``stat`` says of each
+    (size, modification and change times in nanoseconds, inode), so an unchanged file is not read
+    again. Any change to a file (even one that keeps its size and resets its mtime: the change time
+    moves) misses the memo, and a file modified within :data:`RACY_WINDOW_S` of being hashed is
+    never memoised. Without a cache folder nothing is memoised.
+    """
+
+    def __init__(self, cache_dir: Path | None, folder: Path):
+        import threading
+
+        self.path = None
+        if cache_dir is not None:
+            name = cache_key(format=DIGEST_MEMO_FORMAT, folder=str(Path(folder).resolve()))
+            self.path = Path(cache_dir) / "digests" / f"{name}.json"
+        self._entries: dict[str, list] | None = None
+        self._changed = False
+        self._lock = threading.RLock()
+
+    def __getstate__(self) -> dict:  # pickled into DataLoader workers: they never memoise
+        return {"path": None, "_entries": {}, "_changed": False}
+
+    def __setstate__(self, state: dict) -> None:
+        import threading
+
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def lookup(self, name: str, status: os.stat_result) -> object | None:
+        """What was remembered for ``name`` when it had exactly this ``status``; None otherwise."""
+        entry = self._load().get(name)
+        if not isinstance(entry, list) or len(entry) != 2 or entry[0] != _stat_signature(status):
+            return None
+        return entry[1]
+
+    def remember(self, name: str, status: os.stat_result, value: object) -> None:
+        """Remember ``value`` (JSON) for ``name`` as it is now, unless it changed too recently to trust."""
+        if self.path is None or time.time() - status.st_mtime < RACY_WINDOW_S:
+            return
+        with self._lock:
+            self._load()[name] = [_stat_signature(status), value]
+            self._changed = True
+
+    def save(self) -> None:
+        """Write the memo (atomically) if anything was added; a cache that cannot be written is skipped."""
+        if self.path is None or not self._changed:
+            return
+        with self._lock:
+            data = json.dumps({"format": DIGEST_MEMO_FORMAT, "files": self._entries}).encode()
+            self._changed = False
+        try:
+            atomic_write_bytes(self.path, data)
+        except OSError:
+            pass  # a memo only saves time; the digests themselves are right either way
+
+    def _load(self) -> dict[str, list]:
+        with self._lock:  # the fingerprint pass looks files up from several threads
+            if self._entries is None:
+                entries = {}
+                try:
+                    stored = json.loads(self.path.read_bytes()) if self.path is not None else {}
+                    if isinstance(stored, dict) and stored.get("format") == DIGEST_MEMO_FORMAT:
+                        entries = dict(stored.get("files") or {})
+                except (OSError, ValueError):
+                    pass  # absent or damaged: start afresh
+                self._entries = entries
+            return self._entries
+
+
+def _stat_signature(status: os.stat_result) -> list[int]:
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
+
+
+def file_sha256(path: Path, memo: DigestMemo | None = None, *, name: str | None = None) -> str:
+    """sha256 of a file's bytes, from ``memo`` when the file is unchanged since it was last hashed."""
+    path = Path(path)
+    name = name or path.name
+    status = path.stat()
+    known = memo.lookup(name, status) if memo is not None else None
+    if isinstance(known, str):
+        return known
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    if memo is not None:
+        memo.remember(name, status, digest.hexdigest())
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- paths in outputs

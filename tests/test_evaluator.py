@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clipaudit.data import load_dataset
-from clipaudit.embed import embed_images, embed_texts, image_cache_path
+from clipaudit.embed import embed_images, embed_texts, image_cache_folder
 from clipaudit.errors import DataError, ModelError
 from clipaudit.models import load_model
 from clipaudit.score import class_embeddings, predictions_frame, taxonomy_prompts
@@ -93,7 +93,7 @@ def test_second_run_reads_images_from_cache(model, face_folder, cache_dir, monke
     dataset = load_dataset(f"csv:{face_folder / 'labels.csv'}", cache_dir=cache_dir)
     first = embed_images(model, dataset, cache_dir=cache_dir, progress=False)
     assert not first.from_cache
-    assert image_cache_path(cache_dir, model.info, dataset.fingerprint).is_file()
+    assert list(image_cache_folder(cache_dir, model.info, dataset.fingerprint).glob("rows-*.npz"))
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("an image was encoded although the cache holds it")
@@ -121,7 +121,7 @@ def test_changed_weights_change_the_cache_key(tiny_clip_dir, tmp_path, cache_dir
     first = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
     second = load_model(str(other_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
     assert first.info.weights_sha256 != second.info.weights_sha256
-    assert image_cache_path(cache_dir, first.info, "d") != image_cache_path(cache_dir, second.info, "d")
+    assert image_cache_folder(cache_dir, first.info, "d") != image_cache_folder(cache_dir, second.info, "d")
 
 
 class _NotToBeCalled:

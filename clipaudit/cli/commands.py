@@ -48,6 +48,7 @@ def _run_options(arguments: argparse.Namespace):
         allow_unmatched=arguments.allow_unmatched,
         trust_remote_code=arguments.trust_remote_code,
         progress=not arguments.quiet,
+        shard_images=arguments.shard_images,
     )
 
 
@@ -57,10 +58,53 @@ def _say_notes(options) -> None:
         say(f"clipaudit: note: {note}")
 
 
+def cmd_embed(arguments: argparse.Namespace) -> int:
+    """Fill the embedding cache: part i of N of the image shards (or all), and the prompts of any taxonomy given."""
+    from clipaudit.embed import Part
+    from clipaudit.pipeline.encode import encode_part, launcher_part
+    from clipaudit.pipeline.inputs import load_inputs
+    from clipaudit.taxonomy import load_taxonomy
+
+    quiet_libraries()
+    options = _run_options(arguments)
+    part = arguments.shard or launcher_part()
+    taxonomies = [load_taxonomy(name) for name in arguments.taxonomy or []]
+    inputs = load_inputs(taxonomies=taxonomies, data=arguments.data, model=arguments.model, options=options)
+    encode_part(inputs, options, part)
+    if taxonomies:
+        from clipaudit.pipeline.encode import embed_prompts
+
+        embed_prompts(inputs, taxonomies)
+    which = "every shard" if part == Part() else f"shards {part.index}/{part.count}"
+    say(f"clipaudit: {which} of {arguments.data} cached for {arguments.model} in {inputs.cache_dir}")
+    _say_notes(options)
+    return EXIT_OK
+
+
+def _other_rank_encodes(arguments: argparse.Namespace, taxonomy_names: list[str], data: str, model: str) -> bool:
+    """Under torchrun, a rank other than 0 encodes its part of the shards and writes nothing else:
+    True when this process was such a rank and has done so."""
+    from clipaudit.pipeline.encode import encode_part, launcher_part
+    from clipaudit.pipeline.inputs import load_inputs
+    from clipaudit.taxonomy import load_taxonomy
+
+    part = launcher_part()
+    if part.index == 0:
+        return False
+    options = _run_options(arguments)
+    taxonomies = [load_taxonomy(name) for name in taxonomy_names]
+    inputs = load_inputs(taxonomies=taxonomies, data=data, model=model, options=options)
+    encode_part(inputs, options, part)
+    say(f"clipaudit: rank {part.index} of {part.count}: its shards are cached; rank 0 writes the outputs")
+    return True
+
+
 def cmd_audit(arguments: argparse.Namespace) -> int:
     from clipaudit.audit import run_audit
 
     quiet_libraries(quiet=arguments.quiet)
+    if _other_rank_encodes(arguments, arguments.taxonomy, arguments.data, arguments.model):
+        return EXIT_OK
     options, settings = _run_options(arguments), _stats_settings(arguments)
     taxonomy = _taxonomy(arguments.taxonomy)
     check = _baseline_check(arguments, taxonomy)  # bad baseline or thresholds: stop before the audit runs
@@ -92,6 +136,8 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import untrained_model
 
         model = str(untrained_model(arguments.cache_dir or default_cache_dir(), seed=arguments.untrained))
+    if _other_rank_encodes(arguments, list(DEMO_TAXONOMIES), data, model):
+        return EXIT_OK
     with progress.shown(options.progress):
         run = run_audit(taxonomy=_taxonomy(list(DEMO_TAXONOMIES)), data=data, model=model, options=options,
                         stats_settings=settings)
@@ -129,6 +175,8 @@ def cmd_sweep(arguments: argparse.Namespace) -> int:
     from clipaudit.taxonomy import load_taxonomy
 
     quiet_libraries(quiet=arguments.quiet)
+    if _other_rank_encodes(arguments, arguments.taxonomy, arguments.data, arguments.model):
+        return EXIT_OK
     options, settings = _run_options(arguments), _stats_settings(arguments)
     spec = load_sweep_spec(arguments.spec) if arguments.spec else None
     with progress.shown(options.progress):
@@ -250,30 +298,34 @@ def _say_paths(headline: str, written: list[Path]) -> None:
 def quiet_libraries(*, quiet: bool = True) -> None:
     """transformers' load-time chatter is not for auditors (what matters goes in the manifest); the
     Hub's download bars are shown unless ``quiet``, so a first run with a large checkpoint does not
-    look frozen."""
+    look frozen. transformers, when not imported yet, is told through the environment and the Hub's
+    settings, which it reads on import: a run whose embeddings are all cached never imports it."""
     import logging
     import os
+    import sys
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read when transformers is imported
     for library in ("transformers", "huggingface_hub", "datasets"):
         logging.getLogger(library).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="transformers")
     try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
         from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
         from huggingface_hub.utils import logging as hub_logging
 
         hub_logging.set_verbosity_error()
         if quiet:
-            hf_logging.disable_progress_bar()
-            disable_progress_bars()
+            disable_progress_bars()  # transformers, imported later, takes the Hub's setting
         else:
-            hf_logging.enable_progress_bar()
             enable_progress_bars()
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            if quiet:
+                hf_logging.disable_progress_bar()
+            else:
+                hf_logging.enable_progress_bar()
     except ImportError:
         pass
-
-

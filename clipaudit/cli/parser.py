@@ -6,6 +6,7 @@ from pathlib import Path
 
 from clipaudit.cli import commands
 from clipaudit.errors import UsageError
+from clipaudit.embed.parts import SHARD_IMAGES
 from clipaudit.pipeline.options import MAX_BATCH_SIZE, MAX_SEED
 
 
@@ -33,6 +34,13 @@ _seed = _integer_from(0, MAX_SEED, f"an integer from 0 to {MAX_SEED} (2**32 - 1)
 _batch_size = _integer_from(1, MAX_BATCH_SIZE, f"an integer from 1 to {MAX_BATCH_SIZE}")
 _positive = _integer_from(1, None, "a positive integer")
 _non_negative = _integer_from(0, None, "0 or a positive integer")
+
+
+def _part(text: str):
+    """--shard i/N, refused in one line (the whole message: argparse would add its own prefix)."""
+    from clipaudit.embed.parts import parse_part
+
+    return parse_part(text)
 
 
 def _folder(text: str) -> Path:
@@ -109,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stats_options(sweep)
     sweep.set_defaults(command=commands.cmd_sweep)
 
+    embed = subcommands.add_parser(
+        "embed", help="fill the embedding cache, all of it or one part (cluster array jobs)",
+        description="Encode the dataset's images into the embedding cache (shards of --shard-images images, "
+                    "each written as it completes) and, with --taxonomy, its prompts; a later audit or sweep "
+                    "of the same model and data then finds everything cached. --shard i/N encodes every "
+                    "shard whose number is i modulo N, so N array jobs (i = 0 .. N-1) share the work.")
+    embed.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    embed.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
+    embed.add_argument("--shard", type=_part, metavar="i/N",
+                       help="encode part i (0 to N-1) of N, e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
+    embed.add_argument("--taxonomy", action="append", metavar="FILE",
+                       help="also embed this taxonomy's prompts (repeatable), so the audit needs no model at all")
+    _add_run_options(embed)
+    embed.set_defaults(command=commands.cmd_embed)
+
     stats = subcommands.add_parser("stats", help="statistics and report again from a predictions file (no model)")
     stats.add_argument("predictions", type=Path, metavar="PREDICTIONS.parquet",
                        help="an audit's predictions.parquet (its results.json beside it supplies the manifest)")
@@ -180,6 +203,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines or download bars on stderr (the findings and the files written "
                              "are still listed)")
+    parser.add_argument("--shard-images", type=_positive, default=SHARD_IMAGES, metavar="N",
+                        help=f"images per embedding-cache shard (default {SHARD_IMAGES}); a shard is the unit "
+                             "that is written as it completes, resumed after a kill and shared between processes")
 
 
 def _add_allow_unmatched(parser: argparse.ArgumentParser) -> None:

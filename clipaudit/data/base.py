@@ -22,6 +22,7 @@ from clipaudit.data.pixels import as_upright_rgb
 from clipaudit.data.safe_files import MAX_IMAGE_BYTES, FileRefused, first_shared_file, read_file_inside, real_folder
 from clipaudit.errors import DataError, UnreadableImage
 from clipaudit import progress
+from clipaudit.files import DigestMemo
 
 # Bump when the bytes fed to the fingerprint hash change meaning, so caches never match
 # across layouts.
@@ -201,7 +202,11 @@ class ImageDataset:
         for index, image_digest in enumerate(self._image_digests()):
             digest.update(self.image_id(index).encode("utf-8") + b"\0")
             digest.update(image_digest)
+        self._after_fingerprint()
         return digest.hexdigest()
+
+    def _after_fingerprint(self) -> None:
+        """Called once every image was hashed (folder datasets save their digest memo)."""
 
     def _image_digests(self) -> Iterator[bytes]:
         """sha256 of every image's bytes, in row order (subclasses may read in batches)."""
@@ -228,6 +233,60 @@ class FolderImageDataset(ImageDataset):
     def __init__(self, frame: pd.DataFrame, *, spec: str, root: Path, **kwargs) -> None:
         super().__init__(frame, spec=spec, root=root, **kwargs)
         self._real_root = real_folder(root)
+        self._digests = DigestMemo(None, root)
+
+    def memoise_digests(self, cache_dir: Path | None) -> None:
+        """Keep each image's digest in ``cache_dir``, keyed by what ``stat`` says of the file, so that
+        fingerprinting an unchanged dataset again reads no image (see :class:`clipaudit.files.DigestMemo`)."""
+        self._digests = DigestMemo(cache_dir, self._real_root)
+
+    def _image_digests(self) -> Iterator[bytes]:
+        # An unchanged folder: one stat per file in this thread, no pool, no image read.
+        known = []
+        for index in range(len(self)):
+            entry = self._memoised(index, self._status(index))
+            if entry is None:  # a new or changed file: the full pass (memoised files cost a stat there too)
+                return super()._image_digests()
+            known.append(entry)
+        self.unreadable_found += [f"{self.image_id(index)} ({problem})"
+                                  for index, (_, problem) in enumerate(known) if problem]
+        return iter([digest for digest, _ in known])
+
+    def _status(self, index: int) -> os.stat_result | None:
+        try:
+            return os.stat(self.image_path(index))
+        except OSError:
+            return None  # missing or unreachable: reading it says why
+
+    def _memoised(self, index: int, status: os.stat_result | None) -> tuple[bytes, str | None] | None:
+        """(digest, problem) memoised for the file as ``status`` describes it, or None."""
+        known = self._digests.lookup(self.image_id(index), status) if status is not None else None
+        if isinstance(known, list) and len(known) == 2 and isinstance(known[0], str):
+            return bytes.fromhex(known[0]), known[1]
+        return None
+
+    def _image_digest(self, index: int) -> bytes:
+        image_id, status = self.image_id(index), self._status(index)
+        known = self._memoised(index, status)
+        if known is not None:
+            digest, problem = known
+            if problem:
+                self.unreadable_found.append(f"{image_id} ({problem})")
+            return digest
+        try:
+            encoded = self._read_image_bytes(index)
+        except UnreadableImage as error:  # found again next time: only the bytes' verdict is memoised
+            return note_unreadable(self, error)
+        problem = header_problem(encoded)
+        if problem:
+            self.unreadable_found.append(f"{image_id} ({problem})")
+        digest = hashlib.sha256(encoded).digest()
+        if status is not None:
+            self._digests.remember(image_id, status, [digest.hex(), problem])
+        return digest
+
+    def _after_fingerprint(self) -> None:
+        self._digests.save()
 
     def image_path(self, index: int) -> Path:
         return self.root / self.image_id(index)
@@ -255,12 +314,19 @@ def unreadable_digest(error: UnreadableImage) -> bytes:
 def digest_and_check(dataset: ImageDataset, index: int, encoded: bytes) -> bytes:
     """The digest of an image's bytes; bytes that are no image format at all (a header check,
     no decoding) are recorded as unreadable, so a run can stop before encoding."""
+    problem = header_problem(encoded)
+    if problem:
+        dataset.unreadable_found.append(f"{dataset.image_id(index)} ({problem})")
+    return hashlib.sha256(encoded).digest()
+
+
+def header_problem(encoded: bytes) -> str | None:
+    """NOT_AN_IMAGE when the bytes are no image format PIL knows (a header check, no decoding)."""
     try:
         with Image.open(io.BytesIO(encoded)):
-            pass
+            return None
     except _DECODE_ERRORS:
-        dataset.unreadable_found.append(f"{dataset.image_id(index)} ({NOT_AN_IMAGE})")
-    return hashlib.sha256(encoded).digest()
+        return NOT_AN_IMAGE
 
 
 def note_unreadable(dataset: ImageDataset, error: UnreadableImage) -> bytes:

@@ -1,30 +1,39 @@
-"""Batched encoding of images and prompts, with an on-disk cache.
+"""Image and prompt embeddings, computed once and cached on disk.
 
-Image embeddings are computed once per (model weights, preprocessing, dtype, dataset bytes) and
-text embeddings once per (model weights, tokenizer, dtype, prompt): scoring any taxonomy or
-variant afterwards is a matrix product. Cache entries are keyed by a hash of every input plus
-:data:`CACHE_FORMAT`, so a changed input never reads a stale entry.
+Image embeddings are computed once per (model weights, preprocessing, dtype, dataset bytes), in
+shards (:mod:`clipaudit.embed.shards`) that several processes can share through claims
+(:mod:`clipaudit.embed.claims`); text embeddings once per (model weights, tokenizer, dtype,
+prompt), with each prompt's token count. Cache keys hash every input plus :data:`CACHE_FORMAT`,
+so a changed input never reads a stale entry.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.data.base import describe_bad_images
-from clipaudit.errors import DataError
+from clipaudit.embed.claims import holder, try_claim
 from clipaudit.embed.encoder import encode_rows, normalised
+from clipaudit.embed.parts import SHARD_IMAGES, Part
+from clipaudit.embed.shards import Shard, ShardContent, plan_shards, read_shard, write_shard
+from clipaudit.errors import ClipauditError, DataError
+from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 
-# Bump when the layout of a cache file changes.
-CACHE_FORMAT = 2  # 2: keys name the loader (transformers, open_clip, converted)
+# Bump when the layout of the cache changes.
+CACHE_FORMAT = 3  # 2: keys name the loader; 3: image shards with checksums, token counts with prompts
+POLL_S = 0.25            # how often a process waiting for another's shard looks again
+OTHERS_GRACE_S = 120.0   # how long rank 0 leaves an unclaimed shard to the rank it belongs to
+SAY_WAITING_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,10 @@ class ImageEmbeddings:
     rows: np.ndarray            # dataset row index of each embedding
     embeddings: np.ndarray      # float32, shape (len(rows), dim), unit norm
     bad_images: tuple[tuple[str, str], ...]  # (image_id, reason) of images that could not be read
-    from_cache: bool
+    from_cache: bool            # every image came from the cache (nothing was encoded by this process)
     seconds: float
+    images_from_cache: int = 0  # images whose shard this process read from the cache
+    images_encoded: int = 0     # images this process encoded
 
 
 def embed_images(
@@ -47,27 +58,136 @@ def embed_images(
     num_workers: int = 0,
     skip_bad_images: bool = False,
     progress: bool = True,
-) -> ImageEmbeddings:
-    """Encode every image of `dataset` (or read them from the cache); raise DataError for
-    unreadable images unless `skip_bad_images`."""
+    part: Part = Part(),
+    complete: bool = True,
+    shard_images: int = SHARD_IMAGES,
+    others_grace_s: float = OTHERS_GRACE_S,
+) -> ImageEmbeddings | None:
+    """Encode the images of `dataset` that are not cached yet and return them all; raise DataError
+    for unreadable images unless `skip_bad_images`.
+
+    This process encodes the missing shards of its ``part`` first. With ``complete`` it then
+    encodes (or waits for the process that claimed them) every other missing shard, leaving a
+    shard of another part to its own process for ``others_grace_s``, and returns every image;
+    without, it returns None once its part is cached (array jobs, ranks other than 0).
+    """
     started = time.perf_counter()
-    path = image_cache_path(cache_dir, model.info, dataset.fingerprint)
-    cached = _read_image_cache(path)
-    if cached is None and dataset.unreadable_found and not skip_bad_images:
+    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    shards = plan_shards(len(dataset), adopted_shard_size(folder, shard_images))
+    contents = {shard.number: content for shard in shards if (content := read_shard(folder, shard)) is not None}
+    missing = [shard for shard in shards if shard.number not in contents]
+    own = [shard for shard in missing if part.holds(shard.number)]
+    if (own or (complete and missing)) and dataset.unreadable_found and not skip_bad_images:
         # Found by the fingerprint pass: say so now, not after encoding every other image.
         raise _bad_images_error(dataset, sorted(dataset.unreadable_found))
-    if cached is None:
-        rows, embeddings, bad_images = encode_rows(
-            model, dataset, range(len(dataset)), batch_size=batch_size, num_workers=num_workers, progress=progress
-        )
-        _write_image_cache(path, rows, embeddings, bad_images)
-        from_cache = False
-    else:
-        rows, embeddings, bad_images = cached
-        from_cache = True
+    filler = _ShardFiller(model, dataset, folder, batch_size=batch_size, num_workers=num_workers, progress=progress)
+    contents.update(filler.fill(own, grace_s=0.0))
+    if not complete:
+        return None
+    contents.update(filler.fill([shard for shard in missing if shard.number not in contents], grace_s=others_grace_s))
+    rows, embeddings, bad_images = _assembled(dataset, [contents[shard.number] for shard in shards])
     if bad_images and not skip_bad_images:
         raise _bad_images_error(dataset, [f"{image_id} ({reason})" for image_id, reason in bad_images])
-    return ImageEmbeddings(rows, embeddings, tuple(bad_images), from_cache, time.perf_counter() - started)
+    return ImageEmbeddings(rows, embeddings, tuple(bad_images), filler.encoded == 0, time.perf_counter() - started,
+                           images_from_cache=len(dataset) - filler.encoded, images_encoded=filler.encoded)
+
+
+def adopted_shard_size(folder: Path, wanted: int) -> int:
+    """The shard size of this cache entry: the first process to write it records its own, and every
+    later one (an audit after array jobs run with another --shard-images) uses that, so that no
+    shard is encoded again merely because it was cut differently."""
+    layout = folder / "layout.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(layout, "x", encoding="utf-8") as stream:
+            json.dump({"shard_images": wanted}, stream)
+        return wanted
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise ClipauditError(f"cannot write the embedding cache in {folder}: {error.strerror or error}") from None
+    for _ in range(20):  # its writer may be between creating the file and filling it
+        try:
+            recorded = json.loads(layout.read_text(encoding="utf-8")).get("shard_images")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if isinstance(recorded, int) and recorded > 0:
+            return recorded
+        time.sleep(0.05)
+    return wanted
+
+
+class _ShardFiller:
+    """Encodes missing shards under a claim each, or waits for the process holding the claim."""
+
+    def __init__(self, model, dataset, folder: Path, *, batch_size: int, num_workers: int, progress: bool):
+        self.model, self.dataset, self.folder = model, dataset, folder
+        self.batch_size, self.num_workers, self.progress = batch_size, num_workers, progress
+        self.encoded = 0
+
+    def fill(self, shards: list[Shard], *, grace_s: float) -> dict[int, ShardContent]:
+        done: dict[int, ShardContent] = {}
+        pending = list(shards)
+        waiting_since = time.monotonic()
+        said_at = waiting_since
+        while pending:
+            for shard in list(pending):
+                content = self._take(shard, may_claim=time.monotonic() - waiting_since >= grace_s)
+                if content is not None:
+                    done[shard.number] = content
+                    pending.remove(shard)
+            if pending:
+                if time.monotonic() - said_at >= SAY_WAITING_EVERY_S:
+                    said_at = time.monotonic()
+                    print(f"clipaudit: waiting for {len(pending)} shard(s) that other processes encode "
+                          f"(first: {pending[0].name}, held by {holder(self._claim_path(pending[0]))})", file=sys.stderr)
+                time.sleep(POLL_S)
+        return done
+
+    def _take(self, shard: Shard, *, may_claim: bool) -> ShardContent | None:
+        """The shard's content if it is on disk now, or once this process has encoded it under a claim."""
+        content = read_shard(self.folder, shard, quiet=True)
+        if content is not None or not may_claim:
+            return content
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            claim = try_claim(self._claim_path(shard))
+        except OSError as error:
+            raise ClipauditError(f"cannot write the embedding cache in {self.folder}: {error.strerror or error}") from None
+        if claim is None:
+            return None
+        try:
+            content = read_shard(self.folder, shard, quiet=True)  # finished by another just before we claimed
+            if content is None:
+                content = self._encode(shard)
+                write_shard(self.folder, shard, content)
+                self.encoded += shard.size
+            return content
+        finally:
+            claim.release()
+
+    def _encode(self, shard: Shard) -> ShardContent:
+        rows, embeddings, bad_images = encode_rows(
+            self.model, self.dataset, range(shard.start, shard.stop), batch_size=self.batch_size,
+            num_workers=self.num_workers, progress=self.progress)
+        row_of = {self.dataset.image_id(row): row for row in range(shard.start, shard.stop)}
+        return ShardContent(np.asarray(rows, np.int64), np.asarray(embeddings, np.float32),
+                            np.asarray([row_of[image_id] for image_id, _ in bad_images], np.int64),
+                            np.asarray([reason for _, reason in bad_images], str))
+
+    def _claim_path(self, shard: Shard) -> Path:
+        return self.folder / f"{shard.name}.claim"
+
+
+def _assembled(dataset, contents: list[ShardContent]):
+    """Rows, embeddings and (image_id, reason) of the bad images over every shard, in dataset order."""
+    rows = np.concatenate([content.rows for content in contents]) if contents else np.zeros(0, np.int64)
+    dimension = next((content.embeddings.shape[1] for content in contents if len(content.embeddings)), 0)
+    chunks = [content.embeddings for content in contents if len(content.embeddings)]
+    embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dimension), np.float32)
+    bad_images = [(dataset.image_id(int(row)), str(reason)) for content in contents
+                  for row, reason in zip(content.bad_rows, content.bad_reasons)]
+    return rows, embeddings, bad_images
 
 
 def _bad_images_error(dataset, bad: list[str]) -> DataError:
@@ -75,7 +195,8 @@ def _bad_images_error(dataset, bad: list[str]) -> DataError:
 
 
 def embed_texts(model: ZeroShotModel, prompts: list[str], *, cache_dir: Path, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """L2-normalised embedding of each distinct prompt, from the cache where it has them."""
+    """L2-normalised embedding of each distinct prompt, from the cache where it has them (the model
+    is used only for the others; their token counts are cached with them)."""
     path = text_cache_path(cache_dir, model.info)
     stored = _read_npz(path)
     wanted = list(dict.fromkeys(prompts))
@@ -84,16 +205,30 @@ def embed_texts(model: ZeroShotModel, prompts: list[str], *, cache_dir: Path, ba
         batch = missing[start : start + batch_size]
         vectors = normalised(model.encode_texts(batch).numpy())
         stored.update({_prompt_key(prompt): vector for prompt, vector in zip(batch, vectors)})
+        stored.update({_token_count_key(prompt): np.asarray(model.count_tokens(prompt)) for prompt in batch})
     if missing:
         buffer = io.BytesIO()
         np.savez(buffer, **stored)
-        atomic_write_bytes(path, buffer.getvalue())
+        try:
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError as error:
+            raise ClipauditError(f"cannot write the embedding cache in {path.parent}: {error.strerror or error}") from None
     return {prompt: stored[_prompt_key(prompt)] for prompt in wanted}
 
 
-def image_cache_path(cache_dir: Path, info: ModelInfo, dataset_fingerprint: str) -> Path:
+def cached_token_counts(cache_dir: Path, info: ModelInfo) -> Callable[[str], int | None]:
+    """A lookup of the token counts the text cache holds for ``info``'s model (None for an unknown prompt)."""
+    stored = _read_npz(text_cache_path(cache_dir, info))
+
+    def count(prompt: str) -> int | None:
+        value = stored.get(_token_count_key(prompt))
+        return None if value is None else int(value)
+    return count
+
+
+def image_cache_folder(cache_dir: Path, info: ModelInfo, dataset_fingerprint: str) -> Path:
     key = cache_key(**_model_key(info), preprocessing=info.preprocessing_sha256, dataset=dataset_fingerprint)
-    return Path(cache_dir) / "embeddings" / "images" / f"{key}.npz"
+    return Path(cache_dir) / "embeddings" / "images" / key
 
 
 def text_cache_path(cache_dir: Path, info: ModelInfo) -> Path:
@@ -102,7 +237,7 @@ def text_cache_path(cache_dir: Path, info: ModelInfo) -> Path:
 
 
 def _model_key(info: ModelInfo) -> dict[str, object]:
-    """What every cache key holds of the model: the weights as loaded, by whom, in which precision."""
+    """What every cache key holds of the model: the weights, by whom they are run, in which precision."""
     return {"format": CACHE_FORMAT, "weights": info.weights_sha256, "architecture": info.architecture,
             "loader": info.loader, "dtype": info.dtype}
 
@@ -111,48 +246,19 @@ def _prompt_key(prompt: str) -> str:
     return "p" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
-def _read_npz(path: Path, *, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """A cache entry's arrays; {} when there is none. A damaged entry (truncated, not an archive,
-    arrays missing) is reported in one line, deleted and treated as absent, so it is recomputed."""
+def _token_count_key(prompt: str) -> str:
+    return "t" + hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """A cache entry's arrays; {} when there is none. A damaged entry (truncated, not an archive) is
+    reported in one line and treated as absent, so it is recomputed and replaced."""
     if not path.is_file():
         return {}
     try:
         with np.load(path, allow_pickle=False) as archive:
-            stored = {name: archive[name] for name in archive.files}
-        missing = [name for name in required if name not in stored]
-        if missing:
-            raise ValueError(f"no {missing[0]} array")
-        return stored
+            return {name: archive[name] for name in archive.files}
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
         reason = " ".join(str(error).split())[:120] or type(error).__name__
         print(f"clipaudit: cache entry {path.name} is damaged ({reason}); discarded, recomputing", file=sys.stderr)
-        path.unlink(missing_ok=True)
         return {}
-
-
-IMAGE_CACHE_ARRAYS = ("rows", "embeddings", "bad_ids", "bad_reasons")
-
-
-def _read_image_cache(path: Path):
-    stored = _read_npz(path, required=IMAGE_CACHE_ARRAYS)
-    if not stored:
-        return None
-    if len(stored["rows"]) != len(stored["embeddings"]) or stored["embeddings"].ndim != 2:
-        print(f"clipaudit: cache entry {path.name} is damaged (rows and embeddings disagree); discarded, "
-              "recomputing", file=sys.stderr)
-        path.unlink(missing_ok=True)
-        return None
-    bad_images = list(zip(stored["bad_ids"].tolist(), stored["bad_reasons"].tolist()))
-    return stored["rows"], stored["embeddings"], bad_images
-
-
-def _write_image_cache(path: Path, rows: np.ndarray, embeddings: np.ndarray, bad_images) -> None:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        rows=rows,
-        embeddings=embeddings,
-        bad_ids=np.asarray([image_id for image_id, _ in bad_images], dtype=str),
-        bad_reasons=np.asarray([reason for _, reason in bad_images], dtype=str),
-    )
-    atomic_write_bytes(path, buffer.getvalue())

@@ -24,7 +24,7 @@ def load_model(
     """Load the model a SPEC names: a hub id or local folder, `demo`, `open_clip:ARCH:PRETRAINED_TAG` or
     `open_clip:ARCH:FILE` (see :mod:`clipaudit.models.openclip`); ``compile`` runs its image tower
     through torch.compile."""
-    model = _load(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    model = _load(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
     if compile:
         if not hasattr(model, "compile_image_tower"):
             raise ModelError(f"--compile: not available for {model.info.loader} models; leave it out")
@@ -32,7 +32,7 @@ def load_model(
     return model
 
 
-def _load(spec: str, *, device: str, dtype: str, trust_remote_code: bool) -> ZeroShotModel:
+def _load(spec: str, *, device: str, dtype: str, trust_remote_code: bool, cache_dir: Path) -> ZeroShotModel:
     if not spec or not spec.strip():
         raise ModelError("--model: empty model spec; give a hub id, a local folder or 'demo'")
     if spec.startswith(OPEN_CLIP_PREFIX):
@@ -42,10 +42,10 @@ def _load(spec: str, *, device: str, dtype: str, trust_remote_code: bool) -> Zer
     from clipaudit.models.hf import load_hf_model
 
     if spec == DEMO_MODEL_SPEC:
-        model = load_hf_model(str(demo_model_dir()), device=device, dtype=dtype)
+        model = load_hf_model(str(demo_model_dir()), device=device, dtype=dtype, cache_dir=cache_dir)
         model.info = _renamed(model.info, spec=DEMO_MODEL_SPEC, name=DEMO_MODEL_NAME)
         return model
-    return load_hf_model(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    return load_hf_model(spec, device=device, dtype=dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
 
 
 def _renamed(info: ModelInfo, *, spec: str, name: str) -> ModelInfo:

@@ -23,7 +23,7 @@ class ModelInfo:
     spec: str                # what the user asked for: a hub id, a folder or 'demo'
     name: str                # model id or folder name
     revision: str | None     # hub commit hash when known
-    weights_sha256: str      # hash of the weights actually loaded (state dict bytes)
+    weights_sha256: str      # hash of the checkpoint's files (or, where they are unknown, of the loaded state dict)
     preprocessing_sha256: str  # hash of the image processor's configuration
     tokenizer_sha256: str    # hash of the tokenizer (vocabulary, merges, normalisation)
     architecture: str        # e.g. 'CLIPModel', 'SiglipModel'

@@ -16,30 +16,13 @@ from PIL import Image
 
 from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo
+from clipaudit.models.checkpoint_files import checkpoint_files_sha256, hub_snapshot_folder
+from clipaudit.models.devices import resolve_device, resolve_dtype
 from clipaudit.models.pixels import DeviceNormaliser, pixel_spec_of
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+__all__ = ["DTYPES", "HFZeroShotModel", "load_hf_model", "resolve_device", "resolve_dtype", "wrap_hf_model"]
 SIGLIP_TEXT_PADDING = "max_length"  # SigLIP was trained on texts padded to full length
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cuda' without a GPU is an error."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ModelError(f"--device: expected auto, cpu or cuda, got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda: no CUDA GPU is visible to torch; use --device cpu or auto")
-    return device
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """'auto' -> fp16 on a GPU (CLIP's own inference precision), fp32 on the CPU."""
-    if dtype not in ("auto", *DTYPES):
-        raise ModelError(f"--dtype: expected auto, fp32, fp16 or bf16, got {dtype!r}")
-    if dtype == "auto":
-        return "fp16" if device == "cuda" else "fp32"
-    return dtype
 
 
 class HFZeroShotModel:
@@ -127,6 +110,7 @@ def load_hf_model(
     dtype: str = "auto",
     revision: str | None = None,
     trust_remote_code: bool = False,
+    cache_dir: Path | None = None,
 ) -> HFZeroShotModel:
     """Load a checkpoint by hub id or local folder; raise ModelError with one line if it can't be used.
 
@@ -146,8 +130,11 @@ def load_hf_model(
                 "clipaudit needs a dual encoder with image and text towers (CLIP, SigLIP, ...)"
             )
     _check_processor(processor, model, spec)
+    commit = getattr(model.config, "_commit_hash", None)
+    folder = Path(spec).expanduser() if Path(spec).expanduser().is_dir() else hub_snapshot_folder(spec, revision=commit)
+    weights_sha256 = checkpoint_files_sha256(folder, cache_dir=cache_dir) if folder is not None else None
     return wrap_hf_model(model, processor, spec=spec, name=getattr(model.config, "_name_or_path", spec) or spec,
-                         revision=getattr(model.config, "_commit_hash", None), device=device, dtype=dtype)
+                         revision=commit, device=device, dtype=dtype, weights_sha256=weights_sha256)
 
 
 def check_checkpoint_folder(folder: Path, spec: str) -> None:
@@ -270,10 +257,11 @@ def _check_processor(processor, model, spec: str) -> None:
 
 
 def wrap_hf_model(model, processor, *, spec: str, name: str, revision: str | None, device: str, dtype: str,
-                  **provenance) -> HFZeroShotModel:
+                  weights_sha256: str | None = None, **provenance) -> HFZeroShotModel:
     """A loaded transformers dual encoder and its processor behind the protocol, on ``device`` in ``dtype``
-    (already resolved); ``provenance`` adds ModelInfo's loader fields."""
-    weights_sha256 = state_dict_sha256(model)
+    (already resolved); ``provenance`` adds ModelInfo's loader fields. ``weights_sha256`` identifies the
+    checkpoint's files where they are known; otherwise the loaded state dict is hashed."""
+    weights_sha256 = weights_sha256 or state_dict_sha256(model)
     model = model.to(device=device, dtype=DTYPES[dtype]).eval()
     attention = use_fastest_attention(model, device=device, dtype=dtype)
     info = ModelInfo(

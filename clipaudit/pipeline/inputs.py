@@ -41,8 +41,8 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     """Load the dataset, then the model, checking each taxonomy against both before any encoding."""
     from clipaudit.files import check_cache_dir, default_cache_dir
     from clipaudit.data import load_dataset
+    from clipaudit.embed import open_model
     from clipaudit.embed.batching import choose_batching
-    from clipaudit.models import load_model
     from clipaudit.pipeline.options import available_cpus
 
     started = time.perf_counter()
@@ -59,15 +59,15 @@ def load_inputs(*, taxonomies: list[Taxonomy], data: str, model: str, options: A
     timings = {"load_data_s": time.perf_counter() - started}
     _seed_everything(options.seed)
     mark = time.perf_counter()
-    with step(f"loading the model {model} (downloads show their own progress)"):
-        zero_shot_model = load_model(
-            model,
-            device=options.device,
-            dtype=options.dtype,
-            cache_dir=cache_dir,
-            trust_remote_code=options.trust_remote_code,
-            compile=options.compile,
-        )
+    zero_shot_model = open_model(
+        model,
+        device=options.device,
+        dtype=options.dtype,
+        cache_dir=cache_dir,
+        trust_remote_code=options.trust_remote_code,
+        compile=options.compile,
+        load=lambda: _load_model_now(model, options, cache_dir),
+    )
     for taxonomy in taxonomies:
         _check_taxonomy_fits_model(taxonomy, zero_shot_model)
     timings["load_model_s"] = time.perf_counter() - mark
@@ -125,8 +125,24 @@ def _check_taxonomy_fits_model(taxonomy: Taxonomy, model) -> None:
 def _seed_everything(seed: int) -> None:
     import random
 
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+
+
+def _load_model_now(spec: str, options: AuditOptions, cache_dir: Path):
+    """Load the model (only when something must be encoded): torch seeded, and under torchrun each
+    process of a node on its own GPU."""
+    import os
+
+    import torch
+
+    from clipaudit.models import load_model
+    from clipaudit.models.devices import resolve_device
+
+    torch.manual_seed(options.seed)
+    local_rank = os.environ.get("LOCAL_RANK", "")
+    if local_rank.isdigit() and resolve_device(options.device) == "cuda":
+        torch.cuda.set_device(int(local_rank) % torch.cuda.device_count())
+    with step(f"loading the model {spec} (downloads show their own progress)"):
+        return load_model(spec, device=options.device, dtype=options.dtype, cache_dir=cache_dir,
+                          trust_remote_code=options.trust_remote_code, compile=options.compile)

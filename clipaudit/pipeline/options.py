@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from clipaudit.embed.parts import SHARD_IMAGES
 from clipaudit.errors import ClipauditError
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and DataLoader workers take 32 bits
@@ -41,6 +42,8 @@ class AuditOptions:
     trust_remote_code: bool = False
     progress: bool = True
     num_workers_requested: int | None = None
+    shard_images: int = SHARD_IMAGES
+
 
     def __post_init__(self) -> None:
         if self.batch_size is not None:
@@ -48,10 +51,11 @@ class AuditOptions:
         if self.num_workers is not None:
             _check_integer("--num-workers", self.num_workers, 0, None)
         _check_integer("--seed", self.seed, 0, MAX_SEED)
+        _check_integer("--shard-images", self.shard_images, 1, None)
         if self.cache_dir is not None and not str(self.cache_dir).strip():
             raise ClipauditError("--cache-dir: expected a folder name, got an empty one")
         if self.device == "cuda":  # say so now, not after the dataset has loaded
-            from clipaudit.models.hf import resolve_device
+            from clipaudit.models.devices import resolve_device
 
             resolve_device(self.device)
         if self.num_workers_requested is None:
