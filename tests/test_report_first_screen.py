@@ -52,21 +52,21 @@ def test_worst_off_group_is_the_bad_end_of_the_gap(results: dict) -> None:
     assert denigration.worst.rate.value == max(row.rate.value for row in denigration.table.rows if not row.small)
 
 
-def test_key_findings_keep_one_per_disparity_in_the_findings_order(results: dict) -> None:
+def test_key_findings_are_the_first_disparities_in_the_findings_order(results: dict) -> None:
     view = build_report_view(results)
-    hrefs = [finding.href for finding in view.findings]
-    first_per_table = list(dict.fromkeys(hrefs))[:KEY_FINDINGS_SHOWN]
-    assert [key.finding.href for key in view.key_findings] == first_per_table
-    for key in view.key_findings:
-        assert key.more_in_table == hrefs.count(key.finding.href) - 1
+    assert [key.finding for key in view.key_findings] == list(view.findings[:KEY_FINDINGS_SHOWN])
+    for key, raw in zip(view.key_findings, results["findings"]):
         assert f"#{key.table.anchor}" == key.finding.href
+        assert (key.table.probe_id, key.table.slice_id, key.table.metric) == (raw["probe"], raw["slice"], raw["metric"])
+        assert key.finding.related == len(raw["related"])
 
 
 def test_verdict_counts_disparities_and_states_the_correction(results: dict) -> None:
     view = build_report_view(results)
-    named = len({finding.href for finding in view.findings})
     tested = sum(1 for table in view.tables() if table.test is not None)
-    assert view.verdict.startswith(f"Significant differences between groups in {named} of the {tested} disparities")
+    worse = sum(1 for finding in view.findings if finding.worse)
+    assert view.verdict.startswith(f"{len(view.findings)} disparities between groups found significant, {worse} of")
+    assert f"({tested} slices and metrics tested" in view.verdict
     assert "Holm correction" in view.verdict
 
 

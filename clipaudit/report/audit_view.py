@@ -254,7 +254,7 @@ def _build_finding(raw: Mapping[str, Any], table_anchors: Mapping[TableKey, str]
     key = (raw["probe"], raw["slice"], raw["metric"])
     return Finding(text=str(raw["text"]), href=f"#{table_anchors[key]}",
                    location=" \u00b7 ".join((raw["probe"], raw["slice"], metric_label(raw["metric"]))),
-                   worse=raw.get("worse"))
+                   worse=raw.get("worse"), related=len(raw.get("related") or ()))
 
 
 def _build_statistics(raw: Mapping[str, Any], probes: Sequence[ProbeView]) -> StatisticsSettings:

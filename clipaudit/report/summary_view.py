@@ -60,11 +60,10 @@ class Scorecard:
 
 @dataclass(frozen=True)
 class KeyFinding:
-    """The first finding of one disparity (probe, slice, metric), with its table and how many more there are."""
+    """One finding (the statistics make one per disparity) with the table of its leading comparison."""
 
     finding: Finding
     table: MetricTable
-    more_in_table: int
 
 
 def scorecard(probes: Sequence[ProbeView], findings: Sequence[Finding]) -> Scorecard:
@@ -105,28 +104,16 @@ def worst_off_group(table: MetricTable) -> GroupRow | None:
 
 
 def key_findings(findings: Sequence[Finding], tables: Sequence[MetricTable]) -> tuple[KeyFinding, ...]:
-    """The first finding of each disparity (a probe, slice and metric), in the findings' order, at most
-    :data:`KEY_FINDINGS_SHOWN`."""
+    """The first :data:`KEY_FINDINGS_SHOWN` findings: the statistics make one per disparity and order
+    them worst first (stats.findings), so this is a cut, never a second grouping."""
     by_anchor = {f"#{table.anchor}": table for table in tables}
-    first: dict[str, Finding] = {}
-    counts: dict[str, int] = {}
-    for finding in findings:
-        first.setdefault(finding.href, finding)
-        counts[finding.href] = counts.get(finding.href, 0) + 1
-    return tuple(
-        KeyFinding(finding=finding, table=by_anchor[href], more_in_table=counts[href] - 1)
-        for href, finding in list(first.items())[:KEY_FINDINGS_SHOWN]
-    )
-
-
-def disparities_with_findings(findings: Sequence[Finding]) -> int:
-    return len({finding.href for finding in findings})
+    return tuple(KeyFinding(finding=finding, table=by_anchor[finding.href])
+                 for finding in findings[:KEY_FINDINGS_SHOWN])
 
 
 def verdict(findings: Sequence[Finding], tables: Sequence[MetricTable], statistics: StatisticsSettings) -> str:
     """One sentence: how many disparities the findings name, out of how many were tested, and how."""
     tested = sum(1 for table in tables if table.test is not None)
-    named = disparities_with_findings(findings)
     worse = sum(1 for finding in findings if finding.worse is True)
     correction = f"{statistics.correction_label} correction across {format.or_dash(statistics.family_size)} tests"
     if tested == 0:  # the manifest's alert, shown above the verdict, says why and what --min-n would allow
@@ -135,9 +122,8 @@ def verdict(findings: Sequence[Finding], tables: Sequence[MetricTable], statisti
     if not findings:
         return (f"No significant difference between groups in any of the {tested} disparities tested "
                 f"({correction}). This is not evidence of parity: see the intervals below.")
-    return (f"Significant differences between groups in {named} of the {tested} disparities tested "
-            f"({len(findings)} finding{'s' if len(findings) != 1 else ''}, {worse} of them a group worse off; "
-            f"{correction}).")
+    return (f"{len(findings)} disparit{'ies' if len(findings) != 1 else 'y'} between groups found significant, "
+            f"{worse} of them a group worse off ({tested} slices and metrics tested; {correction}).")
 
 
 def scorecard_records(card: Scorecard) -> list[dict[str, object]]:

@@ -160,6 +160,7 @@ class Finding:
     href: str  # '#anchor' of the table it is about
     location: str  # 'denigration \u00b7 race \u00b7 Harm rate'
     worse: bool | None = None  # None: the results do not say
+    related: int = 0  # other comparisons of the same disparity (other slices, metrics, nested groups)
 
 
 @dataclass(frozen=True)
