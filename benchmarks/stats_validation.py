@@ -126,9 +126,9 @@ def tally_null(results: dict, probes: Sequence, tally: Tally) -> None:
     """Count the null audit's significant tests and check every interval it has.
 
     An interval counts as printed when the report, summary.md or the terminal shows it: the group
-    rates, the per-comparison differences (none against ``best``), the gap's simultaneous interval,
-    and the simultaneous differences of the findings (none against ``best``; they stay in
-    results.json, and are checked here too, labelled as not printed).
+    rates, the per-comparison differences (none against ``best`` with more than two groups), the
+    gap's simultaneous interval, and the simultaneous differences of the findings (none against
+    ``best``; they stay in results.json, and are checked here too, labelled as not printed).
     """
     by_id = {probe.id: probe for probe in probes}
     tests = []
@@ -146,8 +146,8 @@ def tally_null(results: dict, probes: Sequence, tally: Tally) -> None:
                             sum(c["difference_ci_low"] <= 0 <= c["difference_ci_high"] for c in printed),
                             len(printed))
                 for c in comparisons:
-                    # A finding's sentence prints the simultaneous interval beside the per-comparison one.
-                    entry = simultaneous_ok["printed" if c["difference_ci_low"] is not None else "not printed"]
+                    # A finding's sentence prints the simultaneous interval, except against best.
+                    entry = simultaneous_ok["not printed" if metric["reference"]["spec"] == "best" else "printed"]
                     entry[0] &= c["simultaneous_ci_low"] <= 0 <= c["simultaneous_ci_high"]
                     entry[1] = True
                 disparity = metric["disparity"]

@@ -345,7 +345,7 @@ def test_finding_text_format() -> None:
                         reference="rest", difference_ci=(-0.13, -0.07), worse=True)
     assert text == ("Images labelled Black were classified correctly by probe gender in 80.0% of cases "
                     "(95% CI 77.0\u201383.0%) against 90.0% in the rest of the population: -10.0 points "
-                    "(95% CI -13.0 to -7.0), worse (BH-adjusted p = 0.0123).")
+                    "(95% CI -13.0 to -7.0 for this comparison), worse (BH-adjusted p = 0.0123).")
     assert format_p(0.012) == "p = 0.012" and format_p(0.0004) == "p < 0.001"
 
 
