@@ -85,14 +85,11 @@ def test_cochran_armitage_matches_statsmodels_linear_by_linear() -> None:
 def test_trend_test_runs_only_where_every_expected_count_is_at_least_5() -> None:
     k, n = np.array([20, 25, 31, 40, 44]), np.array([200, 210, 190, 220, 205])
     asymptotic = trend_test(k, n)
-    assert asymptotic is not None and asymptotic.name == "cochran-armitage trend" and asymptotic.resamples is None
+    assert asymptotic is not None and asymptotic.name == "cochran-armitage trend"
     assert asymptotic.p_value == cochran_armitage_test(k, n).p_value
     assert trend_test([0, 1, 3, 4], [40, 40, 40, 40]) is None
     assert "expected count is below 5" in (trend_untestable_reason([0, 1, 3, 4], [40, 40, 40, 40]) or "")
     assert trend_untestable_reason(k, n) is None
-    permuted = cochran_armitage_test(k, n, resamples=20_000, rng=np.random.default_rng(0))
-    assert permuted.name == "permutation cochran-armitage trend"
-    assert abs(permuted.p_value - asymptotic.p_value) < 0.01
     with pytest.raises(ClipauditError, match="scores"):
         cochran_armitage_test(k, n, [1, 1, 1, 1, 1])
 
