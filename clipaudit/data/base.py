@@ -59,8 +59,8 @@ class ImageDataset:
         self.notes: dict[str, str] = dict(notes or {})
         self.skipped: list[str] = list(skipped or [])
         self._fingerprint: str | None = None
-        # Images the fingerprint pass could not read ('a.jpg (missing)'), so a run can stop
-        # before encoding instead of after it.
+        # Bad images known before encoding ('a.jpg (missing)': a failed stat, a memoised problem,
+        # a file read to check a cached shard), so a run can stop before encoding instead of after it.
         self.unreadable_found: set[str] = set()
 
     def __len__(self) -> int:
