@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats import proportion as sm_proportion
 
 from clipaudit.cli import main
 from clipaudit.files import write_output_files
@@ -291,10 +290,10 @@ def test_different_images_are_compared_unpaired(audits, tmp_path):
     black = group_entry(document, rule="default", probe="denigration", metric="harm_rate", slice_id="race",
                         group="Black")
     assert black["n_pairs"] is None and black["baseline"]["n"] == black["candidate"]["n"] == 80
-    # 28/80 against 4/80: every expected count >= 5, so the pooled z test
-    _, z_p = sm_proportion.test_proportions_2indep(28, 80, 4, 80, method="score", correction=False,
-                                                   return_results=False)
-    assert black["test"]["name"] == "two-proportion z" and black["p_value"] == pytest.approx(z_p, rel=1e-6)
+    # 28/80 against 4/80: Fisher's exact test, two-sided by doubling the smaller one-sided p
+    table = [[28, 52], [4, 76]]
+    doubled = 2 * min(fisher_exact(table, alternative="greater").pvalue, fisher_exact(table, alternative="less").pvalue)
+    assert black["test"]["name"] == "fisher exact" and black["p_value"] == pytest.approx(doubled, rel=1e-6)
     assert black["status"] == "fail"
     east_asian = group_entry(document, rule="default", probe="denigration", metric="non_human_rate",
                              slice_id="race x gender", group="East Asian / Male")
@@ -302,7 +301,7 @@ def test_different_images_are_compared_unpaired(audits, tmp_path):
     crime = group_entry(document, rule="default", probe="denigration", metric="crime_rate", slice_id="race",
                         group="East Asian")
     assert crime["test"]["name"] == "fisher exact"
-    assert crime["p_value"] == pytest.approx(fisher_exact([[4, 76], [4, 76]]).pvalue)
+    assert crime["p_value"] == pytest.approx(min(1.0, 2 * fisher_exact([[4, 76], [4, 76]], alternative="less").pvalue))
 
 
 def test_images_skipped_differently_are_paired_on_the_common_ones(audits, tmp_path):

@@ -41,7 +41,7 @@ def test_summary_header_names_model_dataset_taxonomy_tests_and_correction(result
     header = render_summary_markdown(results).splitlines()[2]
     family_size = results["manifest"]["statistics"]["family_size"]
     for expected in ("openai/clip-vit-large-patch14-336", "fairface:fairface", "clip_denigration",
-                     f"{family_size} tests", "Holm correction", "\u03b1 = 0.05", "min effect 2.0 pp", "5 findings"):
+                     f"{family_size} tests", "Holm correction", "\u03b1 = 0.05", "min effect 2.0 pp", f"{len(results['findings'])} findings"):
         assert expected in header
 
 
@@ -63,7 +63,7 @@ def test_summary_table_has_one_row_per_finding_in_results_order(results: dict) -
 def test_summary_escapes_pipes_newlines_and_markup() -> None:
     hostile_group = f"a | b\nc {XSS_CLASS} `x` *y* _z_"
     results = report_fixtures.build(predictions=report_fixtures.predictions_table(rename={"Black": hostile_group}))
-    assert any(finding["group"] == hostile_group for finding in results["findings"])
+    assert any(finding["group"].startswith(hostile_group) for finding in results["findings"])
     rows = _rows(render_summary_markdown(results))
     assert all(len(_cells(row)) == 9 for row in rows)
     assert "<script>" not in "".join(rows)

@@ -1,4 +1,4 @@
-"""Two-sample disparity measures against statsmodels; zero-cell policy; bootstrap; power."""
+"""Two-sample disparity measures against statsmodels; zero-cell policy; simultaneous spread intervals; power."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +6,13 @@ import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, power_proportions_2indep
 
 from clipaudit.stats.disparities import (
-    bootstrap_spread,
+    jeffreys_mover_difference,
     katz_ratio,
     minimum_detectable_difference,
     newcombe_difference,
     odds_ratio,
 )
+from clipaudit.stats.spread import spread_interval
 
 TOLERANCE = 1e-9
 
@@ -84,27 +85,45 @@ def test_odds_ratio_zero_cells() -> None:
     assert float(zero.high) == pytest.approx(high, rel=1e-9)
 
 
-def test_bootstrap_is_seeded_and_brackets_the_spread() -> None:
-    successes, n = np.array([30, 50, 80, 20]), np.array([300, 400, 500, 250])
-    first = bootstrap_spread(successes, n, resamples=2000, confidence=0.95, rng=np.random.default_rng(5))
-    second = bootstrap_spread(successes, n, resamples=2000, confidence=0.95, rng=np.random.default_rng(5))
-    assert first == second and first.resamples == 2000
+def test_spread_interval_brackets_the_spread_and_decides_four_fifths() -> None:
+    successes, n = np.array([300, 500, 800, 200]), np.array([3000, 4000, 5000, 2500])
+    spread = spread_interval(successes, n, confidence=0.95)
     rates = successes / n
-    assert first.gap_low < rates.max() - rates.min() < first.gap_high
-    assert first.ratio_low is not None and first.ratio_high is not None
-    assert first.ratio_low < rates.min() / rates.max() < first.ratio_high
+    assert spread.pairs == 6
+    assert spread.gap_low < rates.max() - rates.min() < spread.gap_high
+    assert spread.ratio_low < rates.min() / rates.max() < spread.ratio_high
+    assert spread.four_fifths is True  # 0.5 with an interval wholly below 0.8
+    equal = spread_interval([100, 100], [1000, 1000], confidence=0.95)
+    assert equal.gap_low == 0.0 and equal.four_fifths is None  # 1.0, but 0.8 is inside the interval
+    assert spread_interval([5000, 5050], [10000, 10000], confidence=0.95).four_fifths is False
+    # The gap's bounds are the extreme bounds of the Bonferroni-level pairwise Newcombe intervals.
+    pairwise = jeffreys_mover_difference(800, 5000, 200, 2500, confidence=1 - 0.05 / 6)
+    assert spread.gap_high == pytest.approx(float(pairwise.high), abs=1e-12)
+    nothing = spread_interval([0, 0, 3], [100, 200, 50], confidence=0.95)
+    assert nothing.ratio_low == 0.0 and nothing.ratio_high == 1.0  # every lower bound 0: ratio up to 1
 
 
-def test_binomial_bootstrap_equals_resampling_rows_within_groups() -> None:
-    """Drawing Binomial(n_g, k_g/n_g) successes is resampling each group's rows with replacement."""
-    successes, n = np.array([6, 15, 40]), np.array([60, 80, 100])
-    rows = [np.repeat([1, 0], [k, m - k]) for k, m in zip(successes, n)]
-    rng = np.random.default_rng(0)
-    by_rows = np.array([[rng.choice(group, group.size).mean() for group in rows] for _ in range(4000)])
-    spread_rows = by_rows.max(axis=1) - by_rows.min(axis=1)
-    ours = bootstrap_spread(successes, n, resamples=4000, confidence=0.9, rng=np.random.default_rng(1))
-    low, high = np.quantile(spread_rows, [0.05, 0.95])
-    assert ours.gap_low == pytest.approx(low, abs=0.015) and ours.gap_high == pytest.approx(high, abs=0.015)
+@pytest.mark.parametrize("rates", [
+    (0.05,) * 7,  # equal groups: true gap 0 (a percentile bootstrap never covers it)
+    (0.05, 0.05, 0.05, 0.15, 0.05, 0.05, 0.05),  # one group 10 points worse
+    (0.70, 0.72, 0.74, 0.76, 0.78, 0.80, 0.82),  # evenly spread accuracies
+])
+def test_gap_and_ratio_intervals_cover_at_least_the_stated_level(rates: tuple[float, ...]) -> None:
+    """2000 simulated audits of seven FairFace-sized groups: the simultaneous gap and ratio intervals
+    cover the true max - min and min / max at least 95% of the time (less 3 simulation SEs), and
+    four_fifths is true in at most 5% when the true ratio is at or above 0.8."""
+    rng = np.random.default_rng(len(set(rates)))
+    truth = np.array(rates)
+    sizes = np.array([1550, 1500, 1200, 1400, 1250, 1650, 1400])
+    draws = rng.binomial(sizes, truth, size=(2000, truth.size))
+    spreads = [spread_interval(row, sizes, confidence=0.95) for row in draws]
+    gap, ratio = truth.max() - truth.min(), truth.min() / truth.max()
+    gap_cover = np.mean([s.gap_low <= gap <= s.gap_high for s in spreads])
+    ratio_cover = np.mean([s.ratio_low <= ratio <= s.ratio_high for s in spreads])
+    floor = 0.95 - 3 * np.sqrt(0.95 * 0.05 / 2000)
+    assert gap_cover >= floor and ratio_cover >= floor, (gap_cover, ratio_cover)
+    if ratio >= 0.8:
+        assert np.mean([s.four_fifths is True for s in spreads]) <= 0.05
 
 
 @pytest.mark.parametrize(("n1", "n2", "rate", "increase"), [

@@ -14,7 +14,7 @@ from clipaudit.stats import (
     omnibus_test,
     permutation_chi_square_test,
 )
-from clipaudit.stats.hypothesis_tests import chi_square_statistic, untestable_reason
+from clipaudit.stats.hypothesis_tests import chi_square_statistic, fisher_exact_test, untestable_reason
 
 TOLERANCE = 1e-9
 
@@ -84,12 +84,19 @@ def test_permutation_p_is_never_zero() -> None:
     assert result.p_value == pytest.approx(1 / 1000)
 
 
-def test_omnibus_picks_chi_square_only_when_expected_counts_are_large() -> None:
-    rng = np.random.default_rng(0)
-    large = omnibus_test([50, 60, 70], [100, 100, 100], resamples=100, rng=rng)
-    small = omnibus_test([1, 3, 2], [100, 100, 100], resamples=100, rng=rng)
-    assert large is not None and large.name == "chi-square"
-    assert small is not None and small.name == "permutation chi-square" and small.resamples == 100
+def test_omnibus_is_the_bonferroni_minimum_of_exact_group_vs_rest_tests() -> None:
+    successes, n = np.array([50, 60, 70]), np.array([100, 100, 100])
+    result = omnibus_test(successes, n)
+    rest = [fisher_exact_test(int(k), 100, int(successes.sum() - k), 200).p_value for k in successes]
+    assert result is not None and result.name == "exact group-vs-rest, Bonferroni"
+    assert result.statistic == pytest.approx(min(rest), rel=1e-12) and result.most_significant == 2
+    assert result.p_value == pytest.approx(min(1.0, 3 * min(rest)), rel=1e-12) and result.df == 2
+    # Two groups: the two group-vs-rest tests are one test, which is not multiplied.
+    two = omnibus_test([3, 12], [200, 180])
+    assert two is not None and two.p_value == pytest.approx(fisher_exact_test(3, 200, 12, 180).p_value, rel=1e-12)
+    # It reaches the tiny levels a family of a thousand tests needs (no permutation floor).
+    tiny = omnibus_test([400, 100, 100, 100], [1000, 1000, 1000, 1000])
+    assert tiny is not None and tiny.p_value < 1e-30
 
 
 @pytest.mark.parametrize(("successes", "n", "reason"), [
@@ -99,7 +106,7 @@ def test_omnibus_picks_chi_square_only_when_expected_counts_are_large() -> None:
     ([10, 20], [10, 20], "every image"),
 ])
 def test_untestable_tables_give_no_test(successes: list[int], n: list[int], reason: str) -> None:
-    assert omnibus_test(successes, n, resamples=10, rng=np.random.default_rng(0)) is None
+    assert omnibus_test(successes, n) is None
     assert reason in (untestable_reason(successes, n) or "")
     with pytest.raises(ClipauditError, match=reason):
         chi_square_test(successes, n)

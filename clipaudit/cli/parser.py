@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the taxonomy the predictions were made with (repeat as for audit)")
     stats.add_argument("--out", required=True, type=_folder, metavar="DIR",
                        help="output folder for results.json, report.html, summary.md and model-index.yaml")
-    stats.add_argument("--seed", type=_seed, default=0, help="seed for permutation tests (default 0)")
+    stats.add_argument("--seed", type=_seed, default=0,
+                       help="seed recorded in the manifest (default 0; no statistic depends on it: none is Monte Carlo)")
     _add_allow_unmatched(stats)
     stats.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_stats_options(stats)
@@ -216,6 +217,7 @@ def _add_stats_options(parser: argparse.ArgumentParser) -> None:
                              "group:NAME; PROBE=REF sets it for one probe (repeatable, after a default if any)",
                         action="append")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="bootstrap resamples for the max-min and min/max intervals (default 1000; 0 for none)")
+                        help="no longer used (the max-min and min/max intervals are simultaneous, not "
+                             "bootstrapped); accepted so that existing command lines keep working")
 
 

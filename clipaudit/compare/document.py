@@ -86,7 +86,7 @@ class Comparison:
                 "thresholds": self.thresholds_path,
                 "thresholds_description": self.thresholds.description,
                 "paired_test": "exact McNemar (McNemar 1947); interval: Newcombe 1998b method 10",
-                "unpaired_test": "Fisher exact when an expected count is < 5, else pooled two-proportion z; "
+                "unpaired_test": "Fisher exact (two-sided by doubling the smaller one-sided p); "
                                  "interval: Newcombe 1998 hybrid score",
             },
             "rules": [rule.to_dict() for rule in self.thresholds.rules],

@@ -33,8 +33,10 @@ METHOD_LABELS = {
     "difference_interval": "Interval for a difference",
     "ratio_interval": "Interval for a ratio",
     "spread_interval": "Interval for the gap between groups",
+    "four_fifths_rule": "Four-fifths rule",
     "significance": "Significant means",
     "family": "Multiple-testing family",
+    "findings_from": "Significant tests and findings",
 }
 
 
@@ -96,8 +98,10 @@ def method_notes(raw: Mapping[str, Any]) -> tuple[MetricDefinition, ...]:
         notes.append(MetricDefinition(
             metric="mdd", label="Minimum detectable difference (MDD)",
             definition=f"The smallest difference from the reference that a test of this group would detect with "
-                       f"{format.confidence(float(raw['power']))} power at the configured \u03b1; a group without a "
-                       f"finding may still differ by less than its MDD."))
+                       f"{format.confidence(float(raw['power']))} power at "
+                       + (f"the adjusted level in force (\u03b1 / number of tests = {raw['mdd_alpha']:.2g})"
+                          if raw.get("mdd_alpha") is not None else "the configured \u03b1")
+                       + "; a group without a finding may still differ by less than its MDD."))
     if raw.get("reference"):
         notes.append(MetricDefinition(metric="reference", label="Reference",
                                       definition=f"Each group is compared with: {raw['reference']}."))

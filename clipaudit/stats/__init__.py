@@ -4,10 +4,8 @@ Runs from a predictions table alone; imports neither torch nor transformers.
 See the README section "Statistics" for what each number is and how it is computed.
 """
 from clipaudit.stats.disparities import (
-    BootstrapSpread,
     Disparity,
     TwoSampleEstimate,
-    bootstrap_spread,
     disparity,
     gap,
     katz_ratio,
@@ -17,6 +15,7 @@ from clipaudit.stats.disparities import (
     ratio,
 )
 from clipaudit.stats.engine import compute_statistics
+from clipaudit.stats.spread import SpreadInterval, spread_interval
 from clipaudit.stats.groups import GroupCounts, SliceGroups, group_counts, probe_slice_groups
 from clipaudit.stats.metrics import ProbeSpec, metric_names, metric_outcomes
 from clipaudit.stats.reference import Reference, resolve_reference
@@ -42,7 +41,6 @@ from clipaudit.stats.multiple import adjust_p_values, benjamini_hochberg, holm
 from clipaudit.stats.paired import PairedDifference, paired_difference, paired_difference_from_outcomes
 
 __all__ = [
-    "BootstrapSpread",
     "ConfidenceInterval",
     "Disparity",
     "Finding",
@@ -54,12 +52,13 @@ __all__ = [
     "SliceGroups",
     "ProbeSpec",
     "Reference",
+    "SpreadInterval",
     "StatsSettings",
     "TrendTest",
     "TwoSampleEstimate",
     "adjust_p_values",
     "benjamini_hochberg",
-    "bootstrap_spread",
+    "spread_interval",
     "chi_square_test",
     "cochran_armitage_test",
     "compute_statistics",

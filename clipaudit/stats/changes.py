@@ -5,7 +5,7 @@ candidate audit against a baseline. Sweep and compare both compute changes here.
   interval and the exact McNemar (1947) test on the discordant images
   (:func:`~clipaudit.stats.paired.paired_difference`).
 - Independent (two datasets): Newcombe's (1998) hybrid score interval and Fisher's exact test
-  when an expected count is below 5, else the pooled two-proportion z test.
+  (:func:`~clipaudit.stats.hypothesis_tests.pairwise_test`).
 
 Groups come from :func:`~clipaudit.stats.groups.slice_groups` in the audit's order. Every group
 with images in the slice is listed; one whose images the metric does not count on a side (an

@@ -27,7 +27,6 @@ Policies, stated once:
 """
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,19 +35,22 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from clipaudit import format
 from clipaudit.errors import ClipauditError
-from clipaudit.stats.comparisons import group_entries, reference_comparisons
-from clipaudit.stats.disparities import bootstrap_spread, disparity
+from clipaudit.stats.comparisons import fill_mdd, group_entries, reference_comparisons, simultaneous_intervals
+from clipaudit.stats.disparities import disparity
 from clipaudit.stats.findings import Finding, build_findings
 from clipaudit.stats.groups import FAIRFACE_ORDER, GroupCounts, SliceGroups, group_counts, probe_slice_groups
-from clipaudit.stats.hypothesis_tests import OmnibusTest, TrendTest, omnibus_test, trend_test, untestable_reason
+from clipaudit.stats.hypothesis_tests import (OmnibusTest, TrendTest, omnibus_test, pairwise_test, trend_test,
+                                              trend_untestable_reason, untestable_reason)
 from clipaudit.stats.intervals import INTERVAL_LABELS, interval
 from clipaudit.stats.metrics import ProbeSpec, metric_names, metric_outcomes
 from clipaudit.stats.multiple import CORRECTION_CONTROLS, CORRECTION_LABELS
-from clipaudit.stats.reference import resolve_reference
+from clipaudit.stats.reference import Reference, resolve_reference
 from clipaudit.stats.settings import GROUP_REFERENCE_PREFIX, StatsSettings
-from clipaudit.stats.significance import correct_family
-from clipaudit.vocabulary import direction_phrase, slice_id as slice_id_of
+from clipaudit.stats.significance import EFFECT_TOLERANCE, correct_family
+from clipaudit.stats.spread import FOUR_FIFTHS, SPREAD_METHOD, spread_interval
+from clipaudit.vocabulary import direction_phrase, higher_is_worse, slice_id as slice_id_of
 
 
 def _probe_list(probes: Sequence[ProbeSpec] | Any) -> list[ProbeSpec]:
@@ -103,17 +105,18 @@ def _rate_entry(successes: int, n: int, settings: StatsSettings) -> dict[str, An
             "ci_low": float(bounds.low), "ci_high": float(bounds.high)}
 
 
-def _test_rng(settings: StatsSettings, key: str) -> np.random.Generator:
-    # One stream per test, keyed by its name: a test's p-value does not depend on which
-    # other probes or slices are in the audit.
-    return np.random.default_rng(np.random.SeedSequence([settings.seed, zlib.crc32(key.encode("utf-8"))]))
-
-
-def _test_entry(test: OmnibusTest, effect: float | None) -> dict[str, Any]:
-    return {"name": test.name, "statistic": float(test.statistic), "df": int(test.df),
-            "p_value": float(test.p_value), "p_adjusted": None, "significant": False,
-            "groups_tested": int(test.groups_tested), "resamples": test.resamples, "effect": effect,
-            "effect_measure": "max - min"}
+def _test_entry(test: OmnibusTest, counts: GroupCounts, tested_index: NDArray[np.intp]) -> tuple[dict[str, Any], float]:
+    # The effect is the difference the test compares: the most significant group against the rest.
+    lead = int(tested_index[int(test.most_significant or 0)])
+    successes, n = counts.successes[tested_index], counts.n[tested_index]
+    rest_n = int(n.sum()) - int(counts.n[lead])
+    rest_successes = int(successes.sum()) - int(counts.successes[lead])
+    effect = abs(float(counts.successes[lead]) / float(counts.n[lead]) - rest_successes / rest_n)
+    return ({"name": test.name, "statistic": float(test.statistic), "df": int(test.df),
+             "p_value": float(test.p_value), "p_adjusted": None, "significant": False,
+             "groups_tested": int(test.groups_tested), "resamples": test.resamples, "effect": effect,
+             "effect_measure": "|group - rest| of the group with the smallest p-value",
+             "effect_group": counts.labels[lead]}, effect)
 
 
 def _trend_entry(test: TrendTest) -> dict[str, Any]:
@@ -133,28 +136,32 @@ class _Tested:
     counts: GroupCounts
     entry: dict[str, Any]
     effect: float
+    reference: Reference | None = None
+    attributes: tuple[str, ...] = ()
 
 
-def _disparity_entry(counts: GroupCounts, settings: StatsSettings, key: str) -> dict[str, Any]:
+@dataclass
+class _GroupTable:
+    # A metric's group entries awaiting their MDD at the adjusted level.
+    entries: list[dict[str, Any]]
+    counts: GroupCounts
+    reference: Reference
+    metric: str
+
+
+def _disparity_entry(counts: GroupCounts, settings: StatsSettings) -> dict[str, Any]:
     measures = disparity(counts, min_n=settings.min_n).to_dict()
     qualifies = counts.n >= settings.min_n
     extra: dict[str, Any] = {"gap_ci_low": None, "gap_ci_high": None, "ratio_ci_low": None,
                              "ratio_ci_high": None, "four_fifths": None, "max_value": None, "min_value": None,
-                             "ci_method": None, "bootstrap_resamples": None}
+                             "ci_method": None, "ci_kind": None}
     if measures["gap"] is not None:
         rates = counts.successes[qualifies] / counts.n[qualifies]
         extra["max_value"], extra["min_value"] = float(rates.max()), float(rates.min())
-        if measures["ratio"] is not None:
-            extra["four_fifths"] = bool(measures["ratio"] < 0.8)
-        if settings.bootstrap > 0:
-            spread = bootstrap_spread(counts.successes[qualifies], counts.n[qualifies],
-                                      resamples=settings.bootstrap, confidence=settings.confidence,
-                                      rng=_test_rng(settings, key + "\x1fbootstrap"))
-            extra.update(gap_ci_low=spread.gap_low, gap_ci_high=spread.gap_high,
-                         ratio_ci_low=spread.ratio_low if measures["ratio"] is not None else None,
-                         ratio_ci_high=spread.ratio_high if measures["ratio"] is not None else None,
-                         ci_method="stratified percentile bootstrap (Efron & Tibshirani 1993)",
-                         bootstrap_resamples=spread.resamples)
+        spread = spread_interval(counts.successes[qualifies], counts.n[qualifies], confidence=settings.confidence)
+        extra.update(gap_ci_low=spread.gap_low, gap_ci_high=spread.gap_high,
+                     ratio_ci_low=spread.ratio_low, ratio_ci_high=spread.ratio_high,
+                     four_fifths=spread.four_fifths, ci_method=SPREAD_METHOD, ci_kind="simultaneous")
     return {**measures, **extra}
 
 
@@ -167,26 +174,25 @@ def _trend_applies(attributes: Sequence[str], counts: GroupCounts, settings: Sta
 
 
 def _metric_entry(probe: ProbeSpec, groups: SliceGroups, metric: str, counts: GroupCounts,
-                  settings: StatsSettings, tested: list[_Tested], reference_spec: str) -> dict[str, Any]:
+                  settings: StatsSettings, tested: list[_Tested], tables: list[_GroupTable],
+                  reference_spec: str) -> dict[str, Any]:
     slice_id = slice_id_of(groups.attributes)
-    key = f"{probe.id}\x1f{slice_id}\x1f{metric}"
     qualifies = counts.n >= settings.min_n
+    tested_index = np.flatnonzero(qualifies)
     test_successes, test_n = counts.successes[qualifies], counts.n[qualifies]
-    disparity_entry = _disparity_entry(counts, settings, key)
+    disparity_entry = _disparity_entry(counts, settings)
     test_entry = None
     note = untestable_reason(test_successes, test_n)
     if note is None:
-        test = omnibus_test(test_successes, test_n, resamples=settings.permutation_resamples,
-                            rng=_test_rng(settings, key))
+        test = omnibus_test(test_successes, test_n)
         if test is not None:
-            test_entry = _test_entry(test, disparity_entry["gap"])
-            tested.append(_Tested("omnibus", probe, slice_id, metric, counts, test_entry,
-                                  float(disparity_entry["gap"] or 0.0)))
-    trend_entry = None
+            test_entry, effect = _test_entry(test, counts, tested_index)
+            tested.append(_Tested("omnibus", probe, slice_id, metric, counts, test_entry, effect))
+    trend_entry, trend_note = None, None
     if note is None and _trend_applies(groups.attributes, counts, settings):
+        trend_note = trend_untestable_reason(test_successes, test_n)
         # Scores are the positions in the attribute's order (0, 1, 2, ...), over tested groups.
-        trend = trend_test(test_successes, test_n, np.flatnonzero(qualifies).astype(np.float64),
-                           resamples=settings.permutation_resamples, rng=_test_rng(settings, key + "\x1ftrend"))
+        trend = trend_test(test_successes, test_n, tested_index.astype(np.float64))
         if trend is not None:
             trend_entry = _trend_entry(trend)
             tested.append(_Tested("trend", probe, slice_id, metric, counts, trend_entry, float(trend.effect)))
@@ -195,22 +201,25 @@ def _metric_entry(probe: ProbeSpec, groups: SliceGroups, metric: str, counts: Gr
     for comparison in comparisons:
         if comparison["p_value"] is not None:
             tested.append(_Tested("pairwise", probe, slice_id, metric, counts, comparison,
-                                  abs(float(comparison["difference"]))))
+                                  float(comparison["effect"]), reference, tuple(groups.attributes)))
+    group_list = group_entries(counts, groups.attributes, reference, settings)
+    tables.append(_GroupTable(group_list, counts, reference, metric))
     return {"metric": metric,
             "direction": direction_phrase(metric),
-            "groups": group_entries(counts, groups.attributes, reference, metric, settings),
+            "groups": group_list,
             "empty_groups": [label for label, n in zip(counts.labels, counts.n) if n == 0],
             "small_groups": [label for label, n in zip(counts.labels, counts.n) if 0 < n < settings.min_n],
             "disparity": disparity_entry,
             "reference": reference.to_dict(),
             "test": test_entry,
             "trend": trend_entry,
+            "trend_note": trend_note,
             "comparisons": comparisons,
             "note": note}
 
 
 def _probe_entry(predictions: pd.DataFrame, rows: NDArray[np.intp], probe: ProbeSpec,
-                 settings: StatsSettings, tested: list[_Tested]) -> dict[str, Any]:
+                 settings: StatsSettings, tested: list[_Tested], tables: list[_GroupTable]) -> dict[str, Any]:
     outcomes = metric_outcomes(predictions, rows, probe)
     metrics = metric_names(probe)
     overall: dict[str, dict[str, Any]] = {}
@@ -225,7 +234,7 @@ def _probe_entry(predictions: pd.DataFrame, rows: NDArray[np.intp], probe: Probe
         slice_attributes = groups.attributes
         metric_entries = [
             _metric_entry(probe, groups, metric, group_counts(groups, *outcomes[metric]), settings, tested,
-                          reference_spec)
+                          tables, reference_spec)
             for metric in metrics]
         slices.append({"id": slice_id_of(slice_attributes), "attributes": list(slice_attributes),
                        "rows_missing_attributes": groups.rows_missing_attributes, "metrics": metric_entries})
@@ -247,13 +256,98 @@ def _adjust_family(tested: Sequence[_Tested], settings: StatsSettings) -> None:
     for item, (p_adjusted, significant) in zip(tested, corrected):
         item.entry["p_adjusted"] = p_adjusted
         item.entry["significant"] = significant
+    pairwise = [item for item in tested if item.kind == "pairwise"]
+    simultaneous_intervals([item.entry for item in pairwise], [item.counts for item in pairwise],
+                           [item.reference for item in pairwise if item.reference is not None],
+                           family_size=max(1, len(tested)), confidence=settings.confidence)
+
+
+def mdd_alpha(settings: StatsSettings, family_size: int) -> float:
+    """The per-test level the MDD is computed at: ``alpha / m``, the level Holm's first step (and
+    Bonferroni) asks of a test in a family of ``m`` (Holm's later steps are less strict, BH's
+    up to ``alpha``; this is the level a single disparity must reach on its own)."""
+    return settings.alpha / max(1, family_size)
+
+
+def _fill_mdd(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
+    for table in tables:
+        tested_groups = int(np.count_nonzero(table.counts.n >= settings.min_n))
+        selection = max(1, tested_groups - 1) if table.reference.spec == "best" and table.reference.kind == "group" \
+            else 1
+        fill_mdd(table.entries, table.counts, table.reference, table.metric,
+                 alpha=mdd_alpha(settings, family_size) / selection, power=settings.power)
+
+
+def _better_on_its_own(item: _Tested, worse_groups: Sequence[str], settings: StatsSettings,
+                       family_size: int) -> str | None:
+    """Why a better-off group against ``overall``/``rest`` is not a finding, or ``None`` when it is.
+
+    When some groups of the table are significantly worse, the rest of the population contains
+    them, and a group equal to all the others looks "better" than that rest. Such a group is a
+    finding only on its own test: against the rest without the worse-off groups, Fisher's exact
+    test at the Bonferroni level ``alpha / m`` and a difference of at least ``min_effect``.
+    """
+    comparison = item.entry
+    labels = item.counts.labels
+    excluded = [labels.index(comparison["group"]), *(labels.index(group) for group in worse_groups)]
+    k1, n1 = int(comparison["successes"]), int(comparison["n"])
+    others_n = int(item.counts.n.sum()) - int(item.counts.n[excluded].sum())
+    others_k = int(item.counts.successes.sum()) - int(item.counts.successes[excluded].sum())
+    why = (f"better than the rest only with the worse-off group(s) {', '.join(worse_groups)} in it; "
+           "against the other groups it is ")
+    if others_n == 0:
+        return why + "not testable (no other groups)"
+    test = pairwise_test(k1, n1, others_k, others_n)
+    difference = k1 / n1 - others_k / others_n
+    better = difference < 0 if higher_is_worse(item.metric) else difference > 0
+    p_value = 1.0 if test is None else min(1.0, test.p_value * family_size)
+    if better and p_value < settings.alpha and abs(difference) >= settings.min_effect - EFFECT_TOLERANCE:
+        return None
+    return why + (f"{format.points_number(difference)} points (Bonferroni-adjusted {format.p_phrase(p_value)}): "
+                  "not a finding")
 
 
 def _findings(tested: Sequence[_Tested], settings: StatsSettings) -> list[Finding]:
+    significant = [item for item in tested if item.kind == "pairwise" and item.entry["significant"]]
+    worse_by_table: dict[tuple[str, str, str], list[str]] = {}
+    for item in significant:
+        if item.entry["worse"]:
+            worse_by_table.setdefault((item.probe.id, item.slice_id, item.metric), []).append(item.entry["group"])
+    kept = []
+    for item in significant:
+        worse_groups = worse_by_table.get((item.probe.id, item.slice_id, item.metric), [])
+        if (not item.entry["worse"] and worse_groups and item.reference is not None
+                and item.reference.kind in ("overall", "rest")):
+            item.entry["finding_note"] = _better_on_its_own(item, worse_groups, settings, len(tested))
+            if item.entry["finding_note"] is not None:
+                continue
+        kept.append(item)
     return build_findings(
-        [(item.probe, item.slice_id, item.metric, item.counts, item.entry)
-         for item in tested if item.kind == "pairwise" and item.entry["significant"]],
+        [(item.probe, item.slice_id, item.metric,
+          dict(zip(item.attributes, item.counts.values[item.counts.labels.index(item.entry["group"])])), item.entry)
+         for item in kept],
         settings=settings)
+
+
+def _significant_counts(tested: Sequence[_Tested]) -> dict[str, int]:
+    return {kind: sum(1 for item in tested if item.kind == kind and item.entry["significant"])
+            for kind in ("omnibus", "trend", "pairwise")}
+
+
+def _reconciliation(tested: Sequence[_Tested], findings: Sequence[Finding]) -> str:
+    # Why the count of significant tests and the number of findings differ, in one sentence.
+    counts = _significant_counts(tested)
+    total = sum(counts.values())
+    not_findings = sum(1 for item in tested if item.kind == "pairwise" and item.entry.get("finding_note"))
+    grouped = counts["pairwise"] - not_findings
+    text = (f"{total} significant test{'' if total == 1 else 's'} ({counts['omnibus']} omnibus, {counts['trend']} "
+            f"trend, {counts['pairwise']} pairwise); findings come from the pairwise comparisons only (omnibus and "
+            f"trend tests say that groups differ, not which group): ")
+    if not_findings:
+        text += (f"{not_findings} better-off comparison{'' if not_findings == 1 else 's'} held only against a rest "
+                 "that includes worse-off groups and are not findings; ")
+    return text + (f"{'the other ' if not_findings else 'the '}{grouped} make {len(findings)} finding{'' if len(findings) == 1 else 's'}, "
+                   "one per disparity (the same group across slices and metrics is one finding)")
 
 
 def _family_description(tested: Sequence[_Tested], settings: StatsSettings) -> str:
@@ -287,24 +381,36 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                                  f"probes: {[probe.id for probe in probe_list]}")
     rows_by_probe = _probe_rows(predictions, probe_list)
     tested: list[_Tested] = []
-    probe_entries = [_probe_entry(predictions, rows_by_probe[probe.id], probe, settings, tested)
+    tables: list[_GroupTable] = []
+    probe_entries = [_probe_entry(predictions, rows_by_probe[probe.id], probe, settings, tested, tables)
                      for probe in probe_list]
     _adjust_family(tested, settings)
+    _fill_mdd(tables, settings, len(tested))
+    findings = _findings(tested, settings)
     untested = sum(1 for probe in probe_entries for slice_entry in probe["slices"]
                    for metric in slice_entry["metrics"] if metric["test"] is None)
     statistics = {**settings.to_dict(),
                   "interval_method": INTERVAL_LABELS[settings.interval],
-                  "test": "Pearson chi-square without continuity correction when every expected count "
-                          "is >= 5, else Monte-Carlo permutation chi-square",
-                  "pairwise_test": "Fisher exact test when any expected count of the 2 x 2 table is < 5, "
-                                   "else pooled two-proportion z test; group against the rest of the "
-                                   "population when the reference is overall or rest",
+                  "test": "exact group-vs-rest tests (Fisher 1922) Bonferroni-combined over the k groups: "
+                          "p = min(1, k x smallest p) (k = 2: the one test)",
+                  "pairwise_test": "Fisher exact test (Fisher 1922), two-sided; group against the rest of the "
+                                   "population when the reference is overall or rest; p-values against a "
+                                   "data-chosen reference (best) multiplied by k - 1",
                   "trend_test": "Cochran-Armitage test for trend (scores = order of the attribute's values) "
-                                "on slices over one ordered attribute; permutation form when any expected count < 5",
-                  "difference_interval": "Newcombe hybrid score (Newcombe 1998, method 10)",
+                                "on slices over one ordered attribute, when every expected count is >= 5",
+                  "difference_interval": (f"Newcombe hybrid score (Newcombe 1998, method 10): "
+                                          f"{100 * settings.confidence:g}% per comparison "
+                                          "(difference_ci_*); simultaneous over the whole family "
+                                          f"(simultaneous_ci_*: {100 * settings.confidence:g}% for all together, "
+                                          "MOVER-Jeffreys (Laud 2017) at the Bonferroni level, Dunn 1961)"),
                   "ratio_interval": "log (Katz et al. 1978); odds ratio: logit (Woolf 1955); "
-                                    "Haldane-Anscombe +0.5 on zero cells",
-                  "spread_interval": "stratified percentile bootstrap (Efron & Tibshirani 1993)",
+                                    "Haldane-Anscombe +0.5 on zero cells; per comparison",
+                  "spread_interval": SPREAD_METHOD,
+                  "four_fifths_rule": (f"true when the simultaneous interval of min / max lies wholly below "
+                                       f"{FOUR_FIFTHS:g}, false when wholly at or above, null when undecided"),
+                  "mdd_alpha": mdd_alpha(settings, len(tested)),
+                  "significant_tests": _significant_counts(tested),
+                  "findings_from": _reconciliation(tested, findings),
                   "significance": (f"adjusted p < {settings.alpha:g} ({CORRECTION_LABELS[settings.correction]}) "
                                    f"and effect >= {settings.min_effect:g} "
                                    f"({100 * settings.min_effect:g} percentage points)"),
@@ -315,4 +421,4 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                                     for kind in ("omnibus", "trend", "pairwise")},
                   "untested": untested}
     return {"statistics": statistics, "probes": probe_entries,
-            "findings": [finding.to_dict() for finding in _findings(tested, settings)]}
+            "findings": [finding.to_dict() for finding in findings]}

@@ -48,12 +48,12 @@ class StatsSettings:
     slice's whole population, tested as the group against the rest; ``rest``: the rest
     of the population; ``largest``: the largest group; ``best``: the best-off tested
     group; ``group:<name>``: a named group), overridden per probe by
-    ``reference_by_probe``; ``bootstrap``: resamples for the max - min and min / max
-    intervals (0: none); ``power``: the power at which the minimum detectable difference
+    ``reference_by_probe``; ``power``: the power at which the minimum detectable difference
     is computed; ``ordered_attributes``: attributes whose values are ordered (a trend
-    test is run on slices over one of them); ``permutation_resamples``: Monte-Carlo
-    resamples when an asymptotic test is not trusted; ``seed``: makes permutation tests
-    and the bootstrap reproducible.
+    test is run on slices over one of them). ``bootstrap``, ``permutation_resamples`` and
+    ``seed`` are validated and recorded but no longer change any number: every test is exact
+    or asymptotic and the spread intervals are simultaneous, so nothing is Monte Carlo (they
+    are kept so that existing calls, command lines and results.json readers keep working).
     """
 
     confidence: float = 0.95
