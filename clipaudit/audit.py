@@ -36,6 +36,25 @@ class AuditRun:
         """One row per (probe, slice, metric, group): rate, interval, difference from the reference, test."""
         return group_table(self.results)
 
+    def scorecard(self) -> pd.DataFrame:
+        """One row per probe x slice on the probe's headline metric: the worst-off group, the gap with its
+        interval, significant or not, findings and small groups (the report's scorecard)."""
+        from clipaudit.report import build_report_view
+        from clipaudit.report.summary_view import SCORECARD_COLUMNS, scorecard_records
+
+        card = build_report_view(self.results).scorecard
+        return pd.DataFrame.from_records(scorecard_records(card) if card else [], columns=SCORECARD_COLUMNS)
+
+    def findings(self) -> pd.DataFrame:
+        """The findings, one row each, in the statistics' order (results.json's ``findings``)."""
+        return pd.DataFrame.from_records(self.results["findings"])
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the report's first screen (verdict, scorecard, key findings)."""
+        from clipaudit.report import render_summary_html
+
+        return render_summary_html(self.results)
+
     def write(self, out_dir: str | Path) -> list[Path]:
         """results.json, predictions.parquet, report.html, summary.md and model-index.yaml, all or nothing."""
         return write_outputs(self.results, self.predictions, Path(out_dir))

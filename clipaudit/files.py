@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from clipaudit.errors import ClipauditError
 
@@ -204,3 +205,37 @@ def file_sha256(path: Path, memo: DigestMemo | None = None, *, name: str | None 
     if memo is not None:
         memo.remember(name, status, digest.hexdigest())
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- paths in outputs
+# Outputs are shared (committed, attached to pull requests, published): they record paths
+# relative to the output folder, never where a machine keeps its files.
+
+def relative_location(value: str, *, base: Path) -> str:
+    """An absolute path, or a spec that ends in one (``csv:/data/x.csv``, ``open_clip:ViT-B-32:/m/ckpt.pt``),
+    with that path made relative to ``base`` (with '/' separators); any other text unchanged."""
+    prefix, separator, path = value.rpartition(":") if not os.path.isabs(value) else ("", "", value)
+    if not os.path.isabs(path):
+        return value
+    relative = Path(os.path.relpath(path, os.path.abspath(base))).as_posix()
+    return f"{prefix}{separator}{relative}"
+
+
+def without_local_paths(node: Any, *, base: Path) -> Any:
+    """A copy of a JSON-like document with every absolute path in it made relative to ``base``."""
+    if isinstance(node, dict):
+        return {key: without_local_paths(value, base=base) for key, value in node.items()}
+    if isinstance(node, list):
+        return [without_local_paths(item, base=base) for item in node]
+    if isinstance(node, str):
+        return relative_location(node, base=base)
+    return node
+
+
+def shown_location(value: str) -> str:
+    """For display where no base is known: an absolute path (alone or at the end of a spec) is shown
+    by its last part, so a page never publishes where a machine keeps its files."""
+    prefix, separator, path = value.rpartition(":") if not os.path.isabs(value) else ("", "", value)
+    if not os.path.isabs(path):
+        return value
+    return f"{prefix}{separator}\u2026/{Path(path).name}"

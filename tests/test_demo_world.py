@@ -170,4 +170,5 @@ def test_demo_retrain_audits_the_retrained_copy(tmp_path, monkeypatch):
                  "--device", "cpu", "--quiet", "--min-n", "5"])
     assert code == 0 and calls == [tmp_path / "cache"]
     results = json.loads((out / "results.json").read_text())
-    assert results["manifest"]["model"]["spec"] == str(ASSETS_DIR)
+    # Recorded relative to the output folder (no absolute local path in outputs).
+    assert (out / results["manifest"]["model"]["spec"]).resolve() == ASSETS_DIR.resolve()

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),                                          # numbers -> HTML, Markdown, JUnit, model-index
     ("pipeline",),                                        # what the jobs share
     ("audit", "restats", "sweep", "compare", "validate", "demo"),  # the jobs
+    ("lineup",),                                          # several audits side by side, on compare's pairing
     ("cli",),                                             # the command line
     ("__main__",),                                        # python -m clipaudit
 )

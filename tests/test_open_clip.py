@@ -8,6 +8,7 @@ class token, ``ln_post`` then ``proj``; causal text tower pooled at the highest 
 from __future__ import annotations
 
 import json
+import os
 import math
 
 import numpy as np
@@ -158,7 +159,8 @@ def test_an_audit_runs_on_a_converted_checkpoint_and_records_how(checkpoint, fac
                  "--device", "cpu", "--quiet", "--min-n", "5"])
     assert code == 0
     model = json.loads((out / "results.json").read_text())["manifest"]["model"]
-    assert model["spec"] == f"open_clip:tiny:{path}" and model["loader"].startswith("converted")
+    # The checkpoint is recorded relative to the output folder (no absolute local path in outputs).
+    assert model["spec"] == f"open_clip:tiny:{os.path.relpath(path, out)}" and model["loader"].startswith("converted")
     assert model["checkpoint_sha256"] and model["open_clip_version"] is None
 
 

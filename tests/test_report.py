@@ -260,7 +260,8 @@ def test_group_rows_show_rounded_values_intervals_and_small_flag(results: dict, 
     assert format.percent(group["value"]) == "11.7%"
     assert f'<td class="num">{format.percent(group["value"])}</td>' in html
     assert f'<td class="num">{format.percent_range(group["ci_low"], group["ci_high"])}</td>' in html
-    small_rows = re.findall(r'<tr class="small">.*?</tr>', html, flags=re.S)
+    analysis_tables = "".join(table for table in table_fragments(html) if '<table class="rates">' in table)
+    small_rows = re.findall(r'<tr class="small">.*?</tr>', analysis_tables, flags=re.S)
     # Middle Eastern (n=18): in race and race x gender, 1 gender table + 3 denigration tables each.
     assert len(small_rows) == sum(group["small"] for _, _, entry in slice_metrics(results)
                                   for group in entry["groups"]) == 8

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from clipaudit.report import render_model_index, render_report, render_summary_markdown
+from test_report_paths import absolute_paths_in
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO_ROOT / "reports" / "example"
@@ -92,6 +93,10 @@ def test_example_is_what_the_demo_generates(example_results: dict[str, Any], tmp
     assert completed.returncode == 0, completed.stderr[-2000:]
     fresh = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert_same(scrub(example_results), scrub(fresh))
+    for name in ("results.json", "report.html", "summary.md", "model-index.yaml"):
+        # Paths are relative to the output folder (the cache folder, the taxonomy files); none is absolute.
+        text = (out / name).read_text(encoding="utf-8")
+        assert str(tmp_path) not in text and absolute_paths_in(text) == [], name
     for name in ("summary.md", "model-index.yaml"):
         # Neither shows a volatile field, so they match byte for byte.
         assert (out / name).read_text(encoding="utf-8") == (EXAMPLE / name).read_text(encoding="utf-8"), name

@@ -131,6 +131,11 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         from clipaudit.demo.model import retrain_demo_model
 
         model = str(retrain_demo_model(arguments.cache_dir or default_cache_dir(), progress=not arguments.quiet))
+    elif arguments.untrained is not None:
+        from clipaudit.files import default_cache_dir
+        from clipaudit.demo.model import untrained_model
+
+        model = str(untrained_model(arguments.cache_dir or default_cache_dir(), seed=arguments.untrained))
     if _other_rank_encodes(arguments, list(DEMO_TAXONOMIES), data, model):
         return EXIT_OK
     with progress.shown(options.progress):
@@ -206,6 +211,19 @@ def cmd_compare(arguments: argparse.Namespace) -> int:
     comparison = run_compare(arguments.baseline, arguments.candidate, thresholds=arguments.thresholds,
                              settings=settings)
     return _report_comparison(comparison, arguments.out)
+
+
+def cmd_report(arguments: argparse.Namespace) -> int:
+    from clipaudit.compare import CompareSettings
+    from clipaudit.lineup import run_lineup, write_lineup
+
+    settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
+    with progress.shown(not arguments.quiet):
+        with progress.step(f"comparing {len(arguments.audits)} audits (paired tests, ranking bootstrap)"):
+            lineup = run_lineup(arguments.audits, settings=settings, seed=arguments.seed)
+        written = write_lineup(lineup, arguments.out)
+    _say_paths(f"{len(lineup['models'])} models compared; wrote:", written)
+    return EXIT_OK
 
 
 def _baseline_check(arguments: argparse.Namespace, taxonomy):

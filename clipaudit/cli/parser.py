@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--retrain", action="store_true",
                       help="train the demo model again into the cache (minutes on a CPU) and audit that copy "
                            "instead of the shipped one")
+    demo.add_argument("--untrained", type=_seed, default=None, metavar="SEED",
+                      help="audit a tiny CLIP of the demo's shape with random weights from SEED instead "
+                           "(a second model to compare with `clipaudit report`)")
     _add_run_options(demo)
     _add_stats_options(demo)
     demo.set_defaults(command=commands.cmd_demo)
@@ -158,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--confidence", type=float, default=0.95,
                          help="confidence level of the intervals for each change (default 0.95)")
     compare.set_defaults(command=commands.cmd_compare)
+
+    report = subcommands.add_parser("report", help="several audits of different models (same taxonomy and images) "
+                                                "side by side: rates, gaps, a ranking and paired tests")
+    report.add_argument("audits", type=Path, nargs="+", metavar="AUDIT_DIR",
+                        help="audit output folders (results.json and predictions.parquet); the first is the one "
+                             "every other model is tested against")
+    report.add_argument("--out", required=True, type=_folder, metavar="DIR", help="folder for models.html")
+    report.add_argument("--min-n", type=_positive, default=30, metavar="N",
+                        help="groups smaller than this are marked small (default 30)")
+    report.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm's correction (default 0.05)")
+    report.add_argument("--confidence", type=float, default=0.95, help="confidence level of every interval (default 0.95)")
+    report.add_argument("--seed", type=_seed, default=0, help="seed of the ranking's bootstrap (default 0)")
+    report.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    report.set_defaults(command=commands.cmd_report)
     return parser
 
 

@@ -11,7 +11,7 @@ from clipaudit.compare.plan import Check, probes_on_one_side
 from clipaudit.compare.rules import GapResult, GroupResult, violation_record, violation_text
 from clipaudit.compare.thresholds import Thresholds
 from clipaudit.documents import check_own, stamped, to_json_bytes
-from clipaudit.files import write_output_files
+from clipaudit.files import relative_location, write_output_files
 from clipaudit.vocabulary import higher_is_worse
 
 
@@ -99,12 +99,17 @@ class Comparison:
         })
 
 
-def comparison_files(comparison: Comparison) -> dict[str, bytes]:
-    """The four output files, rendered in memory (nothing is written here)."""
+def comparison_files(comparison: Comparison, *, out_dir: Path | None = None) -> dict[str, bytes]:
+    """The four output files, rendered in memory (nothing is written here); with ``out_dir``, the
+    two audit folders are named relative to it."""
     from clipaudit.report.compare_exports import render_compare_markdown, render_junit
     from clipaudit.report.compare_view import render_compare_html
 
     document = check_own(comparison.to_dict(), "compare")
+    if out_dir is not None:
+        for role in ("baseline", "candidate"):
+            document[role]["path"] = relative_location(str(Path(document[role]["path"]).resolve()),
+                                                       base=Path(out_dir).resolve())
     return {
         "compare.json": to_json_bytes(document),
         "compare.md": render_compare_markdown(document).encode("utf-8"),
@@ -118,4 +123,4 @@ OUTPUT_NAMES = ("compare.json", "compare.md", "compare.html", "junit.xml")
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:
     """Write compare.json, compare.md, compare.html and junit.xml into ``out_dir``, all or nothing."""
-    return write_output_files(Path(out_dir), comparison_files(comparison))
+    return write_output_files(Path(out_dir), comparison_files(comparison, out_dir=out_dir))

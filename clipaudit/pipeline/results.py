@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from clipaudit.documents import check_own, stamped, to_json_bytes
-from clipaudit.files import write_output_files
+from clipaudit.files import without_local_paths, write_output_files
 from clipaudit.pipeline.manifest import rounded_timings
 from clipaudit.progress import step
 from clipaudit.stats import StatsSettings, compute_statistics
@@ -90,6 +90,8 @@ def write_outputs(results: dict, predictions: pd.DataFrame | None, out_dir: Path
     from clipaudit.predictions import predictions_to_parquet_bytes
     from clipaudit.report import render_model_index, render_report, render_summary_markdown
 
+    # Paths are recorded relative to the output folder (the outputs are shared, the machine is not).
+    results = {**results, "manifest": without_local_paths(results["manifest"], base=Path(out_dir))}
     with step("writing the report"):
         files = {"results.json": to_json_bytes(results)}
         if predictions is not None:

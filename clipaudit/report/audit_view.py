@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from clipaudit.files import shown_location
 from clipaudit.models.demo import DEMO_MODEL_SPEC
 from clipaudit.taxonomy import protocol_class
 from clipaudit.vocabulary import metric_label
 
-from . import caveats
+from . import caveats, summary_view
 from .anchors import SECTION_ANCHORS, AnchorRegistry
 from .manifest_view import flatten_manifest, skipped_image_lines
 from .view_model import (
@@ -59,12 +60,12 @@ def build_report_view(
     named = {(f["probe"], f["slice"], f["metric"], f["group"]) for f in raw_findings}
     probes = tuple(_build_probe(raw_probe, anchors, named, taxonomy) for raw_probe in raw_probes)
     table_anchors = {(t.probe_id, t.slice_id, t.metric): t.anchor for probe in probes for t in probe.tables()}
-    dataset_spec = _optional_str(dataset.get("spec"))
+    dataset_spec = _optional_location(dataset.get("spec"))
     view = ReportView(
         title=str(config.get("title") or f"Fairness audit: {taxonomy['name']}"),
         taxonomy_name=str(taxonomy["name"]),
         taxonomy_sha256=str(taxonomy["sha256"]),
-        model_id=_optional_str(model.get("id")),
+        model_id=_optional_location(model.get("id")),
         model_revision=_optional_str(model.get("revision")),
         dataset_spec=dataset_spec,
         dataset_fingerprint=_optional_str(dataset.get("fingerprint")),
@@ -90,7 +91,7 @@ def build_report_view(
         taxonomy_description=_optional_str(taxonomy.get("description")),
         taxonomy_source=_optional_str(taxonomy.get("source")),
         taxonomy_templates=tuple(str(template) for template in taxonomy.get("templates") or ()),
-        taxonomy_parts=tuple(TaxonomyPart(name=str(part["name"]), path=_optional_str(part.get("path")),
+        taxonomy_parts=tuple(TaxonomyPart(name=str(part["name"]), path=_optional_location(part.get("path")),
                                           sha256=_optional_str(part.get("sha256")))
                              for part in taxonomy.get("parts") or ()),
         taxonomy_variant=_optional_str(taxonomy.get("variant")),
@@ -102,7 +103,12 @@ def build_report_view(
         demo_model=model.get("spec") == DEMO_MODEL_SPEC,
         method_notes=caveats.method_notes(manifest["statistics"]),
     )
-    return replace(view, caveats=caveats.caveats(view), recommendations=caveats.recommendations(view))
+    return replace(
+        view, caveats=caveats.caveats(view), recommendations=caveats.recommendations(view),
+        verdict=summary_view.verdict(view.findings, view.tables(), view.statistics),
+        scorecard=summary_view.scorecard(view.probes, view.findings),
+        key_findings=summary_view.key_findings(view.findings, view.tables()),
+    )
 
 
 def _build_factors(probes: Sequence[ProbeView], dataset: Mapping[str, Any]) -> tuple[Factor, ...]:
@@ -248,7 +254,7 @@ def _build_finding(raw: Mapping[str, Any], table_anchors: Mapping[TableKey, str]
     key = (raw["probe"], raw["slice"], raw["metric"])
     return Finding(text=str(raw["text"]), href=f"#{table_anchors[key]}",
                    location=" \u00b7 ".join((raw["probe"], raw["slice"], metric_label(raw["metric"]))),
-                   worse=raw.get("worse"))
+                   worse=raw.get("worse"), related=len(raw.get("related") or ()))
 
 
 def _build_statistics(raw: Mapping[str, Any], probes: Sequence[ProbeView]) -> StatisticsSettings:
@@ -272,3 +278,8 @@ def _build_statistics(raw: Mapping[str, Any], probes: Sequence[ProbeView]) -> St
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _optional_location(value: Any) -> str | None:
+    """A path or spec as the page may show it: never an absolute local path (see files.shown_location)."""
+    return None if value is None else shown_location(str(value))

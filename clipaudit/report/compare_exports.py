@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clipaudit import format
+from clipaudit.files import shown_location
 from clipaudit.stats.multiple import CORRECTION_LABELS
 
 from .compare_view import GAP_GROUP, change_cells, group_record
@@ -37,8 +38,8 @@ def render_compare_markdown(document: Mapping[str, Any]) -> str:
     lines.append("")
     for role in ("baseline", "candidate"):
         side = document[role]
-        lines.append(f"- {role}: `{code_span(side['path'])}` ({escape_markdown_cell(side['model'])}, "
-                     f"{escape_markdown_cell(side['dataset'].get('spec'))})")
+        lines.append(f"- {role}: `{code_span(shown_location(side['path']))}` ({escape_markdown_cell(side['model'])}, "
+                     f"{escape_markdown_cell(_shown(side['dataset'].get('spec')))})")
     lines.append(f"- pairing: {escape_markdown_cell(document['pairing']['reason'])}")
     lines.append(f"- rules: {escape_markdown_cell(settings['thresholds'] or settings['thresholds_description'] or '')}")
     for note in document["notes"]:
@@ -136,3 +137,7 @@ def _escape(match: re.Match) -> str:
 
 
 __all__ = ["render_compare_markdown", "render_junit"]
+
+
+def _shown(spec: Any) -> Any:
+    return shown_location(spec) if isinstance(spec, str) else spec

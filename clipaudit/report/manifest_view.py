@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clipaudit import format
+from clipaudit.files import shown_location
 
 from .view_model import ManifestEntry
 
@@ -45,7 +46,7 @@ def _scalar(value: Any, *, in_timings: bool) -> str:
         if not value:
             return "none"
         return ", ".join(f"{key}: {_scalar(item, in_timings=False)}" for key, item in value.items())
-    return str(value)
+    return shown_location(str(value))
 
 
 def skipped_image_lines(dataset: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
-"""Charts for the report: matplotlib figures rendered to inline SVG (see :mod:`.svg`).
+"""Charts for the report, written as inline SVG (:mod:`.svg_canvas`): rate bars, heatmaps, confusion.
 
-Figures are built with the object-oriented API (``matplotlib.figure.Figure``), never
-pyplot, so rendering touches no global backend state and works headless. Alt text rounds
+Each chart is laid out in pixels from estimated text widths: labels get a column of their own
+(too long ones end with an ellipsis; the table beside the chart has them in full), axis
+ticks are spaced wider than their labels, and the legend wraps below the axis title, so no
+two labels overlap at any width (the browser test measures the drawn text). Alt text rounds
 numbers with :mod:`clipaudit.format`, as the tables do.
 """
 from __future__ import annotations
@@ -9,17 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import matplotlib
 from markupsafe import Markup
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
 
 from clipaudit import format
 from clipaudit.vocabulary import GROUP_SEPARATOR, group_label, metric_words
 
-from .svg import INK, RC, figure_to_svg, make_inline, tight_layout
+from .svg_canvas import INK, Canvas, fit_text, text_width
 from .view_model import Confusion, GroupRow, MetricTable
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with all common colour-vision deficiencies.
@@ -31,6 +28,14 @@ GRID = "#D9D9D9"
 #: How the legend names each rate interval method (manifest.statistics.interval).
 INTERVAL_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson", "jeffreys": "Jeffreys"}
 
+CHART_WIDTH = 640.0
+FONT = 12.0
+SMALL_FONT = 11.0
+ROW_HEIGHT = 22.0
+BAR_HEIGHT = 14.0
+LABEL_SHARE = 0.4  # at most this share of the width for group labels
+GAP = 8.0
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -40,6 +45,9 @@ class Chart:
     alt: str
 
 
+# --------------------------------------------------------------------------- rate bars
+
+
 def rate_chart(
     table: MetricTable,
     *,
@@ -47,7 +55,7 @@ def rate_chart(
     min_n: int,
     interval: str | None = None,
 ) -> Chart | None:
-    """Horizontal bars per group with interval whiskers and the overall rate as a line.
+    """Horizontal bars per group with interval whiskers and the overall rate as a dashed line.
 
     Small groups (``small`` in the results) are drawn hatched and grey; ``None`` when the
     slice has no group with images. ``interval`` names the rate interval's method in the legend.
@@ -55,10 +63,9 @@ def rate_chart(
     if not table.rows:
         return None
     alt = rate_chart_alt_text(table, confidence_level=confidence_level)
-    with matplotlib.rc_context(RC):
-        figure = _draw_rate_chart(table, confidence_level=confidence_level, min_n=min_n, interval=interval)
-        svg = figure_to_svg(figure)
-    return Chart(svg=make_inline(svg, alt=alt, element_id=f"chart_{table.anchor}"), alt=alt)
+    canvas = Canvas(CHART_WIDTH, element_id=f"chart_{table.anchor}")
+    height = _draw_rate_chart(canvas, table, confidence_level=confidence_level, min_n=min_n, interval=interval)
+    return Chart(svg=canvas.to_markup(height, alt=alt), alt=alt)
 
 
 def rate_chart_alt_text(table: MetricTable, *, confidence_level: float) -> str:
@@ -80,84 +87,102 @@ def _rate_phrase(row: GroupRow, confidence_level: float) -> str:
             f"{format.percent_range(row.rate.ci_low, row.rate.ci_high)}, n = {row.rate.n}")
 
 
-def _draw_rate_chart(table: MetricTable, *, confidence_level: float, min_n: int, interval: str | None) -> Figure:
-    drawable = table.rows
-    values = [_percent(row.rate.value) for row in drawable]
-    lows = [_percent(row.rate.ci_low) for row in drawable]
-    highs = [_percent(row.rate.ci_high) for row in drawable]
-    positions = list(range(len(drawable)))
+def _draw_rate_chart(canvas: Canvas, table: MetricTable, *, confidence_level: float, min_n: int,
+                     interval: str | None) -> float:
+    """Draw on ``canvas``; returns the height used."""
+    rows = table.rows
+    label_width = min(CHART_WIDTH * LABEL_SHARE, max(text_width(row.group, FONT) for row in rows))
+    left = label_width + 2 * GAP
+    right = CHART_WIDTH - 3 * GAP  # room for the last tick label's right half
+    top = 6.0
+    plot_bottom = top + ROW_HEIGHT * len(rows)
+    overall = table.overall.value
+    uppers = [_percent(row.rate.ci_high) for row in rows if row.rate.ci_high is not None]
+    limit = _axis_limit(uppers + ([_percent(overall)] if overall is not None else []))
 
-    figure = Figure(figsize=(6.4, 0.9 + 0.28 * len(drawable)))
-    axes = figure.subplots()
-    bars = axes.barh(
-        positions,
-        values,
-        height=0.62,
-        color=[SMALL_GROUP_FILL if row.small else OKABE_ITO_BLUE for row in drawable],
-        edgecolor=[SMALL_GROUP_EDGE if row.small else OKABE_ITO_BLUE for row in drawable],
-        linewidth=0.8,
-    )
-    for bar, row in zip(bars, drawable):
-        if row.small:
-            bar.set_hatch("////")
-    axes.errorbar(
-        values,
-        positions,
-        xerr=[[v - lo for v, lo in zip(values, lows)], [hi - v for v, hi in zip(values, highs)]],
-        fmt="none",
-        ecolor=INK,
-        elinewidth=1.0,
-        capsize=2.5,
-    )
-    overall_value = table.overall.value
-    if overall_value is not None:
-        axes.axvline(_percent(overall_value), color=OKABE_ITO_VERMILLION, linestyle=(0, (4, 2)), linewidth=1.4)
+    def x_of(percent: float) -> float:
+        return left + (right - left) * min(percent, limit) / limit
 
-    axes.set_yticks(positions, [row.group for row in drawable])
-    axes.invert_yaxis()  # first group at the top, as in the table
-    axes.set_xlim(0, _axis_limit(highs + ([_percent(overall_value)] if overall_value is not None else [])))
-    axes.xaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=None))
-    axes.set_xlabel(table.metric_label)
-    axes.grid(axis="x", color=GRID, linewidth=0.6)
-    axes.set_axisbelow(True)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
-    axes.tick_params(axis="y", length=0)
-
-    handles = _legend_handles(
-        confidence_level=confidence_level,
-        interval=interval,
-        show_small=any(row.small for row in drawable),
-        min_n=min_n,
-        show_overall=overall_value is not None,
-    )
-    axes.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.7 / figure.get_figheight()),
-        ncols=len(handles),
-        frameon=False,
-        fontsize=8,
-        handlelength=1.6,
-    )
-    tight_layout(figure)
-    return figure
+    ticks = _ticks(limit, right - left)
+    for tick in ticks:
+        canvas.line(x_of(tick), top, x_of(tick), plot_bottom, stroke=GRID, width=0.8)
+    small_fill = canvas.hatch_pattern("small", background=SMALL_GROUP_FILL, stroke=SMALL_GROUP_EDGE)
+    for index, row in enumerate(rows):
+        middle = top + ROW_HEIGHT * (index + 0.5)
+        canvas.text(label_width + GAP, middle + FONT * 0.35, fit_text(row.group, FONT, label_width),
+                    size=FONT, anchor="end")
+        if row.rate.value is None:
+            continue
+        value = _percent(row.rate.value)
+        canvas.rect(left, middle - BAR_HEIGHT / 2, x_of(value) - left, BAR_HEIGHT,
+                    fill=small_fill if row.small else OKABE_ITO_BLUE,
+                    stroke=SMALL_GROUP_EDGE if row.small else OKABE_ITO_BLUE, stroke_width=0.8)
+        if row.rate.ci_low is not None and row.rate.ci_high is not None:
+            low, high = x_of(_percent(row.rate.ci_low)), x_of(_percent(row.rate.ci_high))
+            canvas.line(low, middle, high, middle, width=1.2)
+            for end in (low, high):
+                canvas.line(end, middle - 4, end, middle + 4, width=1.2)
+    if overall is not None:
+        canvas.line(x_of(_percent(overall)), top - 2, x_of(_percent(overall)), plot_bottom + 2,
+                    stroke=OKABE_ITO_VERMILLION, width=1.6, dash="5 3")
+    canvas.line(left, plot_bottom, right, plot_bottom, width=0.8)
+    tick_baseline = plot_bottom + 4 + SMALL_FONT
+    for tick in ticks:
+        canvas.line(x_of(tick), plot_bottom, x_of(tick), plot_bottom + 4, width=0.8)
+        canvas.text(x_of(tick), tick_baseline, _tick_label(tick), size=SMALL_FONT, anchor="middle")
+    title_baseline = tick_baseline + GAP + FONT
+    canvas.text((left + right) / 2, title_baseline, table.metric_label, size=FONT, anchor="middle")
+    legend = _rate_legend(confidence_level=confidence_level, interval=interval,
+                          show_small=any(row.small for row in rows), min_n=min_n, show_overall=overall is not None)
+    return _draw_legend(canvas, legend, top=title_baseline + GAP, small_fill=small_fill)
 
 
-def _legend_handles(*, confidence_level: float, interval: str | None, show_small: bool, min_n: int,
-                    show_overall: bool) -> list:
+def _rate_legend(*, confidence_level: float, interval: str | None, show_small: bool, min_n: int,
+                 show_overall: bool) -> list[tuple[str, str]]:
+    """(kind of swatch, label) for each legend entry."""
     method = f" {INTERVAL_NAMES[interval]}" if interval is not None else ""
-    handles: list = [
-        Patch(facecolor=OKABE_ITO_BLUE, edgecolor=OKABE_ITO_BLUE, label="group rate"),
-        Line2D([], [], color=INK, marker="|", markersize=7, linewidth=1.0,
-               label=f"{format.confidence(confidence_level)}{method} interval"),
-    ]
+    entries = [("bar", "group rate"), ("whisker", f"{format.confidence(confidence_level)}{method} interval")]
     if show_small:
-        handles.append(Patch(facecolor=SMALL_GROUP_FILL, edgecolor=SMALL_GROUP_EDGE, hatch="////",
-                             label=f"small group (n < {min_n})"))
+        entries.append(("small", f"small group (n < {min_n})"))
     if show_overall:
-        handles.append(Line2D([], [], color=OKABE_ITO_VERMILLION, linestyle=(0, (4, 2)), linewidth=1.4, label="overall"))
-    return handles
+        entries.append(("overall", "overall"))
+    return entries
+
+
+def _draw_legend(canvas: Canvas, entries: Sequence[tuple[str, str]], *, top: float, small_fill: str) -> float:
+    """Legend entries left to right, wrapping to a new line when the width runs out; returns the bottom."""
+    swatch, line_height = 16.0, SMALL_FONT + 8
+    x, y = 0.0, top
+    for kind, label in entries:
+        entry_width = swatch + 5 + text_width(label, SMALL_FONT)
+        if x > 0 and x + entry_width > canvas.width:
+            x, y = 0.0, y + line_height
+        middle = y + line_height / 2
+        if kind in ("bar", "small"):
+            canvas.rect(x, middle - 5, swatch, 10, fill=small_fill if kind == "small" else OKABE_ITO_BLUE,
+                        stroke=SMALL_GROUP_EDGE if kind == "small" else OKABE_ITO_BLUE, stroke_width=0.8)
+        elif kind == "whisker":
+            canvas.line(x, middle, x + swatch, middle, width=1.2)
+            for end in (x, x + swatch):
+                canvas.line(end, middle - 4, end, middle + 4, width=1.2)
+        else:
+            canvas.line(x, middle, x + swatch, middle, stroke=OKABE_ITO_VERMILLION, width=1.6, dash="5 3")
+        canvas.text(x + swatch + 5, middle + SMALL_FONT * 0.35, label, size=SMALL_FONT)
+        x += entry_width + 2 * GAP
+    return y + line_height + 2
+
+
+def _ticks(limit: float, width: float) -> list[float]:
+    """Round percentages from 0 to ``limit``, at least 60 px apart (wider than any '100%' label)."""
+    for step in (1, 2, 5, 10, 20, 25, 50):
+        if width * step / limit >= 60:
+            break
+    count = int(limit // step)
+    return [step * i for i in range(count + 1)]
+
+
+def _tick_label(percent: float) -> str:
+    return f"{percent:g}%"
 
 
 def _axis_limit(upper_values: Sequence[float]) -> float:
@@ -172,9 +197,13 @@ def _percent(proportion: float) -> float:
 
 # --------------------------------------------------------------------------- heatmaps
 
-# cividis (Nuñez et al. 2018) is perceptually uniform and readable with colour-vision deficiencies.
-HEATMAP_COLORMAP = "cividis"
+#: cividis (Nuñez et al. 2018; perceptually uniform, readable with colour-vision deficiencies),
+#: sampled at 0%, 10%, ..., 100% from matplotlib's table and interpolated linearly between.
+CIVIDIS = ("#00224e", "#083370", "#35456c", "#4f576c", "#666970", "#7d7c78",
+           "#948e77", "#aea371", "#c8b866", "#e5cf52", "#fee838")
 EMPTY_CELL = "#FFFFFF"
+CELL_HEIGHT = 34.0
+MIN_CELL_WIDTH = 58.0
 
 
 def heatmap_chart(table: MetricTable, *, confidence_level: float) -> Chart | None:
@@ -196,11 +225,12 @@ def heatmap_chart(table: MetricTable, *, confidence_level: float) -> Chart | Non
         if len(parts) == 2:
             row_labels += [parts[0]] if parts[0] not in row_labels else []
             column_labels += [parts[1]] if parts[1] not in column_labels else []
-    values = [[_percent(cells[(r, c)].rate.value) if (r, c) in cells else None for c in column_labels] for r in row_labels]
+    shares = [[cells[(r, c)].rate.value if (r, c) in cells else None for c in column_labels] for r in row_labels]
     annotations = [
         [
-            f"{format.percent(cells[(r, c)].rate.value)}{'*' if cells[(r, c)].small else ''}\nn={cells[(r, c)].rate.n}"
-            if (r, c) in cells else "no images"
+            (f"{format.percent(cells[(r, c)].rate.value)}{'*' if cells[(r, c)].small else ''}",
+             f"n={cells[(r, c)].rate.n}")
+            if (r, c) in cells else ("no images", "")
             for c in column_labels
         ]
         for r in row_labels
@@ -212,22 +242,20 @@ def heatmap_chart(table: MetricTable, *, confidence_level: float) -> Chart | Non
     )
     alt = (f"Heatmap of {metric_words(table.metric)} by {row_attribute} (rows) and {column_attribute} (columns) "
            f"for probe {table.probe_id}: {described}.")
-    with matplotlib.rc_context(RC):
-        figure = _draw_grid(values, annotations, row_labels, column_labels,
-                            xlabel=column_attribute, ylabel=row_attribute,
-                            colorbar_label=table.metric_label, vmax=100.0, percent=True)
-        svg = figure_to_svg(figure)
-    return Chart(svg=make_inline(svg, alt=alt, element_id=f"heatmap_{table.anchor}"), alt=alt)
+    canvas = Canvas(1.0, element_id=f"heatmap_{table.anchor}")
+    height = _draw_grid(canvas, shares, annotations, row_labels, column_labels, xlabel=column_attribute,
+                        ylabel=row_attribute, scale_label=table.metric_label)
+    return Chart(svg=canvas.to_markup(height, alt=alt), alt=alt)
 
 
 def confusion_chart(confusion: Confusion) -> Chart:
     """Counts per (target, prediction), coloured by the share of the target's row."""
     labels = list(confusion.labels)
     shares = [
-        [100.0 * count / total if (total := confusion.row_total(i)) else None for count in row]
+        [count / total if (total := confusion.row_total(i)) else None for count in row]
         for i, row in enumerate(confusion.counts)
     ]
-    annotations = [[str(count) for count in row] for row in confusion.counts]
+    annotations = [[(str(count), "") for count in row] for row in confusion.counts]
     described = "; ".join(
         f"{label}: {confusion.counts[i][i]} of {confusion.row_total(i)} correct"
         + (f" ({format.percent(confusion.counts[i][i] / confusion.row_total(i))})" if confusion.row_total(i) else "")
@@ -235,56 +263,83 @@ def confusion_chart(confusion: Confusion) -> Chart:
     )
     alt = (f"Confusion matrix for probe {confusion.probe_id}, rows the dataset label, columns the predicted class, "
            f"cells the number of images: {described}.")
-    with matplotlib.rc_context(RC):
-        figure = _draw_grid(shares, annotations, labels, labels, xlabel="predicted class", ylabel="dataset label",
-                            colorbar_label="share of the row", vmax=100.0, percent=True)
-        svg = figure_to_svg(figure)
-    return Chart(svg=make_inline(svg, alt=alt, element_id=f"confusion_{confusion.anchor}"), alt=alt)
+    canvas = Canvas(1.0, element_id=f"confusion_{confusion.anchor}")
+    height = _draw_grid(canvas, shares, annotations, labels, labels, xlabel="predicted class",
+                        ylabel="dataset label", scale_label="share of the row")
+    return Chart(svg=canvas.to_markup(height, alt=alt), alt=alt)
 
 
 def _draw_grid(
-    values: Sequence[Sequence[float | None]],
-    annotations: Sequence[Sequence[str]],
+    canvas: Canvas,
+    shares: Sequence[Sequence[float | None]],
+    annotations: Sequence[Sequence[tuple[str, str]]],
     row_labels: Sequence[str],
     column_labels: Sequence[str],
     *,
     xlabel: str,
     ylabel: str,
-    colorbar_label: str,
-    vmax: float,
-    percent: bool,
-) -> Figure:
-    import numpy as np
-
-    grid = np.ma.masked_invalid(np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float))
-    colormap = matplotlib.colormaps[HEATMAP_COLORMAP].with_extremes(bad=EMPTY_CELL)
-    width = min(11.0, 2.2 + 0.75 * len(column_labels))
-    height = min(11.0, 1.2 + 0.42 * len(row_labels))
-    figure = Figure(figsize=(width, height))
-    axes = figure.subplots()
-    image = axes.imshow(grid, cmap=colormap, vmin=0.0, vmax=vmax, aspect="auto")
-    font_size = 7 if len(column_labels) > 6 else 8
-    for i, row in enumerate(annotations):
-        for j, text in enumerate(row):
-            value = values[i][j]
-            if value is None:
-                color = SMALL_GROUP_EDGE
+    scale_label: str,
+) -> float:
+    """A labelled grid coloured on a 0-100% scale, with the scale below; sets the canvas width,
+    returns the height. Column labels sit above their column, each fitted to the column's width."""
+    row_label_width = min(220.0, max(text_width(label, FONT) for label in row_labels))
+    cell_width = max(MIN_CELL_WIDTH, *(text_width(top, SMALL_FONT) + 8 for row in annotations for top, _ in row))
+    cell_width = max(cell_width, min(140.0, max(text_width(label, SMALL_FONT) + 8 for label in column_labels)))
+    left = row_label_width + 2 * GAP
+    axis_title_top = 0.0
+    header_baseline = axis_title_top + FONT + GAP + SMALL_FONT
+    top = header_baseline + 6
+    grid_width = cell_width * len(column_labels)
+    canvas.width = max(left + grid_width + GAP, left + text_width(xlabel, FONT), 300.0)
+    canvas.text(left + grid_width / 2, axis_title_top + FONT, xlabel, size=FONT, anchor="middle", weight="600")
+    for j, label in enumerate(column_labels):
+        canvas.text(left + cell_width * (j + 0.5), header_baseline, fit_text(label, SMALL_FONT, cell_width - 8),
+                    size=SMALL_FONT, anchor="middle")
+    for i, label in enumerate(row_labels):
+        y = top + CELL_HEIGHT * i
+        canvas.text(row_label_width + GAP, y + CELL_HEIGHT / 2 + FONT * 0.35,
+                    fit_text(label, FONT, row_label_width), size=FONT, anchor="end")
+        for j, share in enumerate(shares[i]):
+            x = left + cell_width * j
+            fill = EMPTY_CELL if share is None else _cividis(share)
+            canvas.rect(x, y, cell_width, CELL_HEIGHT, fill=fill, stroke="#FFFFFF" if share is not None else GRID)
+            ink = SMALL_GROUP_EDGE if share is None else _ink_on(share)
+            first, second = annotations[i][j]
+            if second:
+                canvas.text(x + cell_width / 2, y + CELL_HEIGHT / 2 - 2, first, size=SMALL_FONT, anchor="middle", fill=ink)
+                canvas.text(x + cell_width / 2, y + CELL_HEIGHT / 2 + SMALL_FONT - 1, second, size=SMALL_FONT - 1,
+                            anchor="middle", fill=ink)
             else:
-                red, green, blue, _ = colormap(value / vmax)
-                # Relative luminance (WCAG 2): dark ink on light cells, white on dark ones.
-                color = INK if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "#FFFFFF"
-            axes.text(j, i, text, ha="center", va="center", color=color, fontsize=font_size)
-    axes.set_xticks(range(len(column_labels)), column_labels, rotation=30 if len(column_labels) > 4 else 0,
-                    ha="right" if len(column_labels) > 4 else "center")
-    axes.set_yticks(range(len(row_labels)), row_labels)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.tick_params(length=0)
-    for side in axes.spines:
-        axes.spines[side].set_visible(False)
-    colorbar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
-    colorbar.set_label(colorbar_label)
-    if percent:
-        colorbar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=None))
-    tight_layout(figure)
-    return figure
+                canvas.text(x + cell_width / 2, y + CELL_HEIGHT / 2 + SMALL_FONT * 0.35, first, size=SMALL_FONT,
+                            anchor="middle", fill=ink)
+    bottom = top + CELL_HEIGHT * len(row_labels)
+    # The row attribute's name under the row labels, so it never collides with the column header.
+    canvas.text(0, bottom + GAP + FONT, f"rows: {ylabel}", size=SMALL_FONT, fill=INK)
+    scale_top = bottom + 2 * GAP + FONT
+    scale_left = left
+    scale_width = min(200.0, max(grid_width, 120.0))
+    canvas.rect(scale_left, scale_top, scale_width, 10, fill=canvas.horizontal_gradient("scale", list(CIVIDIS)))
+    for share, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
+        canvas.text(scale_left + scale_width * share, scale_top + 10 + 4 + SMALL_FONT, _tick_label(100 * share),
+                    size=SMALL_FONT, anchor=anchor)
+    canvas.text(scale_left, scale_top + 10 + 2 * (4 + SMALL_FONT) + 2, f"colour: {scale_label}", size=SMALL_FONT)
+    canvas.width = max(canvas.width, scale_left + text_width(f"colour: {scale_label}", SMALL_FONT) + GAP)
+    return scale_top + 10 + 2 * (4 + SMALL_FONT) + 8
+
+
+def _cividis(share: float) -> str:
+    position = max(0.0, min(1.0, share)) * (len(CIVIDIS) - 1)
+    index = min(int(position), len(CIVIDIS) - 2)
+    fraction = position - index
+    low, high = _rgb(CIVIDIS[index]), _rgb(CIVIDIS[index + 1])
+    return "#" + "".join(f"{round(a + (b - a) * fraction):02x}" for a, b in zip(low, high))
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def _ink_on(share: float) -> str:
+    """Dark ink on light cells, white on dark ones (WCAG 2 relative luminance, approximately)."""
+    red, green, blue = (channel / 255 for channel in _rgb(_cividis(share)))
+    return INK if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "#FFFFFF"

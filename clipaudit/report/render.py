@@ -21,6 +21,7 @@ from .plots import Chart, confusion_chart, heatmap_chart, rate_chart
 from .templating import environment
 
 REPORT_TEMPLATE = "report.html.j2"
+SUMMARY_TEMPLATE = "summary.html.j2"
 
 
 def render_report(
@@ -71,3 +72,10 @@ def write_report(results: Mapping[str, Any], path: Path, *, report_config: Mappi
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def render_summary_html(results: Mapping[str, Any]) -> str:
+    """The report's first screen alone (verdict, scorecard, key findings) as an HTML fragment with its
+    own scoped styles: what a notebook shows for an audit (``AuditRun._repr_html_``)."""
+    report = build_report_view(results)
+    return environment().get_template(SUMMARY_TEMPLATE).render(report=report)

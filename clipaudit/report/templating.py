@@ -12,6 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from clipaudit import format
+from clipaudit.files import shown_location
 from clipaudit.stats.multiple import CORRECTION_LABELS, CORRECTION_NAMES
 from clipaudit.vocabulary import metric_label, metric_words
 
@@ -39,6 +40,7 @@ FILTERS = {
     "correction_label": CORRECTION_LABELS.__getitem__,
     "metric_label": metric_label,
     "metric_words": metric_words,
+    "location": shown_location,
 }
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from clipaudit.stats.multiple import CORRECTION_DESCRIPTIONS, CORRECTION_NAMES
 from clipaudit.taxonomy import TaxonomyClass
 
+if TYPE_CHECKING:  # built from this module's classes, so defined after them
+    from .summary_view import KeyFinding, Scorecard
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class Finding:
     href: str  # '#anchor' of the table it is about
     location: str  # 'denigration \u00b7 race \u00b7 Harm rate'
     worse: bool | None = None  # None: the results do not say
+    related: int = 0  # other comparisons of the same disparity (other slices, metrics, nested groups)
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,10 @@ class ReportView:
     # Caveats and recommendations: they follow from the rest (see caveats.py)
     caveats: tuple[str, ...] = ()
     recommendations: tuple[str, ...] = ()
+    # The first screen: they follow from the findings and tables (see summary_view.py)
+    verdict: str = ""
+    scorecard: Scorecard | None = None
+    key_findings: tuple[KeyFinding, ...] = ()
 
     def tables(self) -> list[MetricTable]:
         return [table for probe in self.probes for table in probe.tables()]

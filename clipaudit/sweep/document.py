@@ -11,7 +11,7 @@ import pandas as pd
 from clipaudit.progress import step
 from clipaudit import format
 from clipaudit.documents import check_own, stamped, to_json_bytes
-from clipaudit.files import write_output_files
+from clipaudit.files import without_local_paths, write_output_files
 from clipaudit.stats import StatsSettings
 from clipaudit.stats.findings import severity_key
 from clipaudit.stats.multiple import CORRECTION_LABELS
@@ -113,13 +113,15 @@ def write_sweep_outputs(run: SweepRun, out_dir: Path) -> list[Path]:
     from clipaudit.report.sweep_view import render_sweep_report
 
     check_own(run.document, "sweep")
+    # Paths relative to the output folder (the outputs are shared, the machine is not).
+    document = {**run.document, "manifest": without_local_paths(run.document["manifest"], base=Path(out_dir))}
     with step("writing the sweep report"):
         parquet = io.BytesIO()
         run.table.to_parquet(parquet, index=False)
         files = {
-            "sweep.json": to_json_bytes(run.document),
+            "sweep.json": to_json_bytes(document),
             "sweep.parquet": parquet.getvalue(),
-            "sweep.html": render_sweep_report(run.document).encode("utf-8"),
+            "sweep.html": render_sweep_report(document).encode("utf-8"),
         }
     return write_output_files(Path(out_dir), files)
 
