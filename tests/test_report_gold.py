@@ -26,7 +26,7 @@ from test_report_paths import absolute_paths_in
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO_ROOT / "reports" / "example"
 SCRUBBED = "<scrubbed>"
-VOLATILE_MANIFEST_KEYS = ("created_at", "clipaudit_version", "python", "timings", "cache_dir",
+VOLATILE_MANIFEST_KEYS = ("created_at", "clipaudit_version", "python", "timings",
                           "image_embeddings_from_cache")
 REGENERATE = "clipaudit demo --out reports/example"
 

@@ -39,14 +39,12 @@ def test_outputs_record_no_absolute_path(tmp_path: Path) -> None:
     results = report_fixtures.build()
     local = tmp_path / "elsewhere"
     manifest = results["manifest"]
-    manifest["cache_dir"] = str(local / "cache")
     manifest["model"]["spec"] = manifest["model"]["id"] = str(local / "models" / "my-clip")
     manifest["dataset"]["spec"] = f"csv:{local}/data/labels.csv"
     manifest["taxonomy"]["path"] = str(local / "taxonomies" / "mine.yaml")
     out = tmp_path / "out"
     write_outputs(results, report_fixtures.predictions_table(), out)
     written = json.loads((out / "results.json").read_text(encoding="utf-8"))["manifest"]
-    assert written["cache_dir"] == "../elsewhere/cache"
     assert written["model"]["spec"] == "../elsewhere/models/my-clip"
     assert written["dataset"]["spec"] == "csv:../elsewhere/data/labels.csv"
     assert written["taxonomy"]["path"] == "../elsewhere/taxonomies/mine.yaml"
@@ -62,7 +60,6 @@ def test_a_page_rendered_from_absolute_paths_still_shows_none(tmp_path: Path) ->
 
     results = report_fixtures.build()
     results["manifest"] = without_local_paths(results["manifest"], base=Path("/"))  # no-op on relative text
-    results["manifest"]["cache_dir"] = "/home/someone/.cache/clipaudit"
     results["manifest"]["model"]["id"] = "/home/someone/models/my-clip"
     results["manifest"]["dataset"]["spec"] = "utkface:/home/someone/data/utk"
     for text in (render_report(results), render_summary_markdown(results), render_model_index(results)):

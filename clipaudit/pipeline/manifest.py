@@ -35,7 +35,6 @@ def run_manifest(inputs: AuditInputs, images, *, data: str, options: AuditOption
         "images_encoded": images.images_encoded,
         "images_from_cache": images.images_from_cache,
         "model_loaded": inputs.model.loaded,
-        "cache_dir": str(inputs.cache_dir),
         "warnings": inputs.warnings,
         "alerts": inputs.alerts,
     }
