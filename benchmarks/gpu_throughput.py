@@ -244,7 +244,7 @@ def tower_rate(model, batch_size: int, *, seconds: float) -> float:
 def loader_rate(model, dataset, batching) -> float:
     """img/s of reading, decoding, resizing and cropping in the workers, with no model."""
     mark, images = time.perf_counter(), 0
-    for rows, pixels, bad in pixel_chunk_loader(model, dataset, list(range(len(dataset))), batching.batch_size,
+    for rows, pixels, bad, _ in pixel_chunk_loader(model, dataset, list(range(len(dataset))), batching.batch_size,
                                                 batching.num_workers):
         images += len(rows) + len(bad)
     return images / (time.perf_counter() - mark)
@@ -308,7 +308,7 @@ def agreement(model_dir: Path, dataset, *, low: str, low_device: str, cache: Pat
     logits = []
     for dtype, device in ((low, low_device), ("fp32", "cpu")):
         model = load_model(str(model_dir), device=device, dtype=dtype, cache_dir=cache)
-        _, images, _ = encode_rows(model, dataset, rows, batch_size=AGREEMENT_IMAGES, num_workers=0, progress=False)
+        _, images, _, _ = encode_rows(model, dataset, rows, batch_size=AGREEMENT_IMAGES, num_workers=0, progress=False)
         texts = model.encode_texts(race_prompts()).numpy()
         texts /= np.linalg.norm(texts, axis=1, keepdims=True)
         logits.append(model.info.logit_scale * images @ texts.T + model.info.logit_bias)

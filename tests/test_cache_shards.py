@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,7 @@ def _slow_cli(arguments: list[str], log: Path, delay_s: float = 0.4) -> subproce
 def test_shards_are_written_as_they_complete_and_read_back(model, face_folder, cache_dir):
     dataset = _dataset(face_folder, cache_dir)
     first = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=SHARD)
-    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    folder = image_cache_folder(cache_dir, model.info, dataset.image_ids_key)
     assert sorted(path.name for path in folder.glob("*.npz")) == [shard.name for shard in plan_shards(84, SHARD)]
     assert not list(folder.glob("*.claim")), "claims are released"
     assert (first.images_encoded, first.images_from_cache, first.from_cache) == (84, 0, False)
@@ -95,7 +96,7 @@ def test_a_kill_9_mid_encode_resumes_with_the_missing_shards_only(model, face_fo
     cache_dir, log = tmp_path / "cache", tmp_path / "encoded.log"
     process = _slow_cli(_embed_command(face_folder, tiny_clip_dir, cache_dir), log)
     dataset = _dataset(face_folder, tmp_path / "other-cache")
-    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    folder = image_cache_folder(cache_dir, model.info, dataset.image_ids_key)
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline and not (
             len(list(folder.glob("rows-*.npz"))) >= 2 and list(folder.glob("*.claim"))):
@@ -120,7 +121,7 @@ def test_a_kill_9_mid_encode_resumes_with_the_missing_shards_only(model, face_fo
 def test_a_damaged_shard_is_named_and_encoded_again(model, face_folder, cache_dir, monkeypatch, capsys):
     dataset = _dataset(face_folder, cache_dir)
     first = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=SHARD)
-    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    folder = image_cache_folder(cache_dir, model.info, dataset.image_ids_key)
     shards = plan_shards(84, SHARD)
     truncated, flipped = folder / shards[1].name, folder / shards[4].name
     truncated.write_bytes(truncated.read_bytes()[:300])
@@ -142,7 +143,7 @@ def test_two_processes_share_a_cache_without_encoding_a_shard_twice(model, face_
     cache_dir, log = tmp_path / "cache", tmp_path / "encoded.log"
     other = _slow_cli(_embed_command(face_folder, tiny_clip_dir, cache_dir), log, delay_s=0.5)
     dataset = _dataset(face_folder, cache_dir)
-    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    folder = image_cache_folder(cache_dir, model.info, dataset.image_ids_key)
     deadline = time.monotonic() + 120
     while not list(folder.glob("*.claim")) and other.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # start while the other process holds its first claim
@@ -272,3 +273,61 @@ def test_a_later_run_adopts_the_shard_size_the_cache_was_written_with(model, fac
     started = _count_encoded_shards(monkeypatch)
     again = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=50)
     assert started == [] and again.images_from_cache == 84
+
+
+def _count_reads(monkeypatch) -> Counter:
+    """Patch the folder datasets' one read function to count the reads of each row's file."""
+    from clipaudit.data.base import FolderImageDataset
+
+    reads: Counter = Counter()
+    original = FolderImageDataset._read_image_bytes
+
+    def counting(self, index):
+        reads[index] += 1
+        return original(self, index)
+    monkeypatch.setattr(FolderImageDataset, "_read_image_bytes", counting)
+    return reads
+
+
+def test_a_cold_run_reads_each_image_once_and_fingerprints_from_those_reads(model, face_folder, tmp_path,
+                                                                            monkeypatch):
+    import shutil
+
+    root, cache_dir = tmp_path / "faces", tmp_path / "cache"
+    shutil.copytree(face_folder, root)
+    (root / "img" / "0003.jpg").write_text("not an image")
+    (root / "img" / "0004.jpg").unlink()
+    old = time.time() - 60
+    for path in (root / "img").iterdir():
+        os.utime(path, (old, old))  # older than the racy window: their digests are memoised
+    spec = f"csv:{root / 'labels.csv'}"
+    reads = _count_reads(monkeypatch)
+    dataset = load_dataset(spec, cache_dir=cache_dir)
+    cold = embed_images(model, dataset, cache_dir=cache_dir, progress=False, shard_images=SHARD,
+                        skip_bad_images=True)
+    assert reads == Counter(range(84)), "each file read exactly once, by the encoder"
+    assert cold.images_encoded == 84 and sorted(cold.bad_images) == [("img/0003.jpg", "not an image"),
+                                                                     ("img/0004.jpg", "missing")]
+    separate_pass = load_dataset(spec, cache_dir=None).fingerprint
+    assert dataset.fingerprint == separate_pass, "assembled from the encoder's reads, the same value"
+
+    reads.clear()
+    warm = load_dataset(spec, cache_dir=cache_dir)
+    again = embed_images(model, warm, cache_dir=cache_dir, progress=False, shard_images=SHARD, skip_bad_images=True)
+    assert set(reads) == {4}, "a warm run stats the files; only the missing one is looked for again"
+    assert again.images_from_cache == 84 and warm.fingerprint == separate_pass
+
+    # One shard lost, one file of another shard touched (its digest no longer memoised, its bytes the same):
+    # the lost shard's files are read once (to encode them), the touched file once (to check its shard).
+    shards = plan_shards(84, SHARD)
+    (image_cache_folder(cache_dir, model.info, warm.image_ids_key) / shards[2].name).unlink()
+    os.utime(root / "img" / "0050.jpg", (old - 5, old - 5))
+    reads.clear()
+    started = _count_encoded_shards(monkeypatch)
+    partly = load_dataset(spec, cache_dir=cache_dir)
+    resumed = embed_images(model, partly, cache_dir=cache_dir, progress=False, shard_images=SHARD,
+                           skip_bad_images=True)
+    assert started == [shards[2].start] and resumed.images_encoded == SHARD
+    assert reads == Counter([4, 50, *range(shards[2].start, shards[2].stop)])
+    assert partly.fingerprint == separate_pass
+    np.testing.assert_array_equal(resumed.embeddings, cold.embeddings)

@@ -268,6 +268,19 @@ def test_public_api_names_resolve_without_torch():
     assert completed.returncode == 0, completed.stderr
 
 
+def test_a_cold_audit_names_an_image_found_bad_while_encoding_in_one_line(taxonomy_file, face_folder, tiny_clip_dir,
+                                                                          tmp_path, cache_dir, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(face_folder, root)
+    (root / "img" / "0007.jpg").write_bytes(b"\x89PNG\r\n\x1a\n cut short")  # only a header: read, then found bad
+    out = tmp_path / "out"
+    code = run_cli(*audit_args(taxonomy_file, f"csv:{root / 'labels.csv'}", tiny_clip_dir, out, cache_dir))
+    assert code == 2 and not out.exists()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "1 image cannot be read: img/0007.jpg (not an image)" in lines[0], lines
+    assert "--skip-bad-images" in lines[0]
+
+
 def test_skip_bad_images_counts_them_in_the_manifest(taxonomy_file, face_folder, tiny_clip_dir, tmp_path, cache_dir):
     root = tmp_path / "data"
     shutil.copytree(face_folder, root)

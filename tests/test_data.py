@@ -348,6 +348,21 @@ def _hub_fixture(tmp_path: Path, race_names: list[str]) -> Path:
     return folder
 
 
+def test_hub_images_are_fingerprinted_from_the_encoders_reads(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    from clipaudit.embed import embed_images
+    from clipaudit.models import load_model
+
+    spec, cache_dir = f"hf:{_hub_fixture(tmp_path, list(FAIRFACE_RACES))}:validation", tmp_path / "cache"
+    model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
+    cold = load_dataset(spec)
+    embed_images(model, cold, cache_dir=cache_dir, progress=False, shard_images=1)
+    expected = load_dataset(spec).fingerprint  # the separate pass
+    assert cold.fingerprint == expected
+    warm = load_dataset(spec)  # no memo for hub rows: the cached shards are checked by reading them, in batches
+    again = embed_images(model, warm, cache_dir=cache_dir, progress=False, shard_images=1)
+    assert (again.images_from_cache, again.images_encoded) == (2, 0) and warm.fingerprint == expected
+
+
 def test_hub_class_labels_become_fairface_names(tmp_path: Path) -> None:
     hub_races = ["East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino Hispanic", "Southeast Asian"]
     folder = _hub_fixture(tmp_path, hub_races)

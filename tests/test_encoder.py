@@ -47,7 +47,7 @@ def test_predictions_equal_the_processor_path(spec, tiny_clip_dir, faces, cache_
     model = load_model(str(tiny_clip_dir) if spec == "tiny" else spec, device="cpu", dtype="fp32", cache_dir=cache_dir)
     assert model.pixel_spec is not None
     rows = list(range(len(faces)))
-    read, embeddings, bad = encode_rows(model, faces, rows, batch_size=32, num_workers=0, progress=False)
+    read, embeddings, bad, _ = encode_rows(model, faces, rows, batch_size=32, num_workers=0, progress=False)
     expected = _processor_path(model, faces, rows, batch_size=32)
     assert read.tolist() == rows and bad == []
     np.testing.assert_allclose(embeddings, expected, atol=1e-6)
@@ -62,6 +62,7 @@ def test_workers_give_the_same_embeddings_across_chunk_boundaries(tiny_clip_dir,
     in_workers = encode_rows(model, faces, rows, batch_size=7, num_workers=2, progress=False)
     assert in_process[0].tolist() == in_workers[0].tolist() == rows
     np.testing.assert_allclose(in_process[1], in_workers[1], atol=1e-6)
+    assert in_process.digests == in_workers.digests, "the workers hash the bytes they decode"
 
 
 def test_the_cpu_threads_lent_to_workers_are_given_back(tiny_clip_dir, faces, cache_dir):
@@ -80,7 +81,7 @@ def test_unreadable_images_are_reported_each_with_its_reason(num_workers, tiny_c
     (tmp_path / "labels.csv").write_text("file,kind\n" + "".join(f"{name},x\n" for name in names))
     dataset = load_dataset(f"csv:{tmp_path / 'labels.csv'}", cache_dir=cache_dir)
     model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
-    read, embeddings, bad = encode_rows(model, dataset, range(5), batch_size=2, num_workers=num_workers, progress=False)
+    read, embeddings, bad, _ = encode_rows(model, dataset, range(5), batch_size=2, num_workers=num_workers, progress=False)
     assert read.tolist() == [0, 2, 4] and embeddings.shape[0] == 3
     assert [image_id for image_id, _ in bad] == ["broken.jpg", "missing.png"]
     assert bad[1][1] == "missing"
@@ -91,7 +92,7 @@ def test_no_readable_image_gives_an_empty_result(tiny_clip_dir, cache_dir, tmp_p
     (tmp_path / "labels.csv").write_text("file,kind\nmissing.png,x\n")
     dataset = load_dataset(f"csv:{tmp_path / 'labels.csv'}", cache_dir=cache_dir)
     model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
-    read, embeddings, bad = encode_rows(model, dataset, [0], batch_size=4, num_workers=0, progress=False)
+    read, embeddings, bad, _ = encode_rows(model, dataset, [0], batch_size=4, num_workers=0, progress=False)
     assert read.dtype == np.int64 and len(read) == 0 and embeddings.shape[0] == 0 and bad == [("missing.png", "missing")]
 
 
@@ -100,7 +101,7 @@ def test_bf16_logits_stay_close_to_fp32(faces, cache_dir):
     logits = {}
     for dtype in ("fp32", "bf16"):
         model = load_model(DEMO_MODEL_SPEC, device="cpu", dtype=dtype, cache_dir=cache_dir)
-        _, embeddings, _ = encode_rows(model, faces, rows, batch_size=64, num_workers=0, progress=False)
+        _, embeddings, _, _ = encode_rows(model, faces, rows, batch_size=64, num_workers=0, progress=False)
         logits[dtype] = _logits(model, embeddings)
     difference = np.abs(logits["bf16"] - logits["fp32"]).max()
     same = np.mean(logits["bf16"].argmax(1) == logits["fp32"].argmax(1))
@@ -128,7 +129,7 @@ def test_compile_runs_the_tower_through_torch_compile_with_one_batch_shape(tiny_
     model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir, compile=True)
     assert model.compiled
     rows = list(range(20))
-    read, embeddings, _ = encode_rows(model, faces, rows, batch_size=8, num_workers=0, progress=False)
+    read, embeddings, _, _ = encode_rows(model, faces, rows, batch_size=8, num_workers=0, progress=False)
     assert {shape[0] for shape in shapes} == {8}  # the last batch of 4 was padded, not recompiled
     np.testing.assert_allclose(embeddings, _processor_path(model, faces, rows, batch_size=8), atol=1e-6)
 

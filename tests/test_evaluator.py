@@ -93,7 +93,7 @@ def test_second_run_reads_images_from_cache(model, face_folder, cache_dir, monke
     dataset = load_dataset(f"csv:{face_folder / 'labels.csv'}", cache_dir=cache_dir)
     first = embed_images(model, dataset, cache_dir=cache_dir, progress=False)
     assert not first.from_cache
-    assert list(image_cache_folder(cache_dir, model.info, dataset.fingerprint).glob("rows-*.npz"))
+    assert list(image_cache_folder(cache_dir, model.info, dataset.image_ids_key).glob("rows-*.npz"))
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("an image was encoded although the cache holds it")
@@ -141,13 +141,31 @@ def test_unreadable_images_are_named_or_skipped(model, face_folder, tmp_path, ca
     shutil.copytree(face_folder, root)
     (root / "img" / "0000.jpg").unlink()
     (root / "img" / "0001.jpg").write_text("not an image")
+    spec = f"csv:{root / 'labels.csv'}"
+    # A missing file is seen by its stat, before encoding anything (and before any other image is read).
+    with pytest.raises(DataError, match=r"1 image cannot be read: img/0000\.jpg \(missing\); fix them"):
+        embed_images(_NotToBeCalled(model), load_dataset(spec, cache_dir=cache_dir), cache_dir=cache_dir,
+                     progress=False)
+    skipped = embed_images(model, load_dataset(spec, cache_dir=cache_dir), cache_dir=cache_dir,
+                           skip_bad_images=True, progress=False)
+    assert sorted(skipped.bad_images) == [("img/0000.jpg", "missing"), ("img/0001.jpg", "not an image")]
+    assert len(skipped.rows) == 84 - 2
+    # Cached: every bad image is named again from the shards, each with its reason.
+    with pytest.raises(DataError, match=r"2 images cannot be read: img/0000\.jpg \(missing\), img/0001\.jpg "
+                                        r"\(not an image\)"):
+        embed_images(_NotToBeCalled(model), load_dataset(spec, cache_dir=cache_dir), cache_dir=cache_dir,
+                     progress=False)
+
+
+def test_a_cold_run_finds_a_file_that_is_no_image_while_encoding(model, face_folder, tmp_path):
+    import shutil
+
+    root, cache_dir = tmp_path / "broken", tmp_path / "cache"
+    shutil.copytree(face_folder, root)
+    (root / "img" / "0001.jpg").write_bytes(b"\xff\xd8\xff truncated")
     dataset = load_dataset(f"csv:{root / 'labels.csv'}", cache_dir=cache_dir)
-    # Both are found by the fingerprint pass (a read and a header check), before encoding anything.
-    with pytest.raises(DataError, match=r"2 images cannot be read: img/0000\.jpg \(missing\).*img/0001\.jpg"):
-        embed_images(_NotToBeCalled(model), dataset, cache_dir=cache_dir, progress=False)
-    skipped = embed_images(model, dataset, cache_dir=cache_dir, skip_bad_images=True, progress=False)
-    assert len(skipped.bad_images) == 2
-    assert len(skipped.rows) == len(dataset) - 2
+    with pytest.raises(DataError, match=r"1 image cannot be read: img/0001\.jpg \(not an image\); fix them"):
+        embed_images(model, dataset, cache_dir=cache_dir, progress=False)
 
 
 def test_missing_model_folder_is_a_model_error(tmp_path, cache_dir):

@@ -82,7 +82,7 @@ def test_split_path_equals_the_image_processor(name, awkward_dataset):
     assert spec is not None
     normalise = DeviceNormaliser(spec, device=torch.device("cpu"), dtype=torch.float32)
     rows = list(range(len(awkward_dataset)))
-    read_rows, pixels, bad = _PixelChunks(awkward_dataset, spec.to_uint8, rows, chunk=len(rows))[0]
+    read_rows, pixels, bad, _ = _PixelChunks(awkward_dataset, spec.to_uint8, rows, chunk=len(rows))[0]
     assert bad == [] and read_rows.tolist() == rows and pixels.dtype == torch.uint8
     ours = normalise(pixels).numpy()
     for row in rows:
@@ -108,6 +108,6 @@ def test_unreadable_images_are_named_by_the_chunk(tmp_path):
     from transformers import CLIPImageProcessor
 
     spec = pixel_spec_of(CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}))
-    read_rows, pixels, bad = _PixelChunks(dataset, spec.to_uint8, [0, 1, 2], chunk=3)[0]
+    read_rows, pixels, bad, _ = _PixelChunks(dataset, spec.to_uint8, [0, 1, 2], chunk=3)[0]
     assert read_rows.tolist() == [0] and tuple(pixels.shape) == (1, 3, 16, 16)
     assert [row for row, _ in bad] == [1, 2] and bad[1][1] == "missing"

@@ -6,44 +6,34 @@ never touching the pipeline.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import struct
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from clipaudit.data.pixels import as_upright_rgb
-from clipaudit.data.safe_files import MAX_IMAGE_BYTES, FileRefused, first_shared_file, read_file_inside, real_folder
+from clipaudit.data.image_bytes import (
+    DECODE_ERRORS, FINGERPRINT_FORMAT, MISSING, NOT_AN_IMAGE, ImageDigest, ImageRead, decoded, fingerprint_of,
+    header_problem, image_digest, image_ids_key, unreadable_digest,
+)
+from clipaudit.data.safe_files import MAX_IMAGE_BYTES, FileRefused, read_file_inside, real_folder
+from clipaudit.data.table_checks import require_complete, require_distinct_files, require_unique_ids
 from clipaudit.errors import DataError, UnreadableImage
 from clipaudit import progress
 from clipaudit.files import DigestMemo
 
-# Bump when the bytes fed to the fingerprint hash change meaning, so caches never match
-# across layouts.
-FINGERPRINT_FORMAT = 1
+__all__ = ["FINGERPRINT_FORMAT", "MISSING", "NOT_AN_IMAGE", "FolderImageDataset", "ImageDataset",  # re-exported
+           "describe_bad_images", "digest_and_check", "header_problem", "note_unreadable", "require_complete",
+           "require_distinct_files", "require_unique_ids", "unreadable_digest"]
 
 # Rows handed to the thread pool at a time, and the size from which progress is shown.
 _CHUNK_ROWS = 256
 _PROGRESS_FROM_ROWS = 2000
 
 T = TypeVar("T")
-
-# Problems named by find_bad_images(); the CLI shows them as "a.jpg (missing)".
-MISSING = "missing"
-NOT_AN_IMAGE = "not an image"
-
-# Decoding errors PIL raises for files that are not (complete, supported) images; hostile
-# files reach the less usual ones (struct.error, EOFError, IndexError, ...) too.
-_DECODE_ERRORS = (
-    UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-    struct.error, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
-)
 
 
 class ImageDataset:
@@ -69,9 +59,9 @@ class ImageDataset:
         self.notes: dict[str, str] = dict(notes or {})
         self.skipped: list[str] = list(skipped or [])
         self._fingerprint: str | None = None
-        # Images the fingerprint pass could not read ('a.jpg (missing)'), so a run can stop
-        # before encoding instead of after it.
-        self.unreadable_found: list[str] = []
+        # Bad images known before encoding ('a.jpg (missing)': a failed stat, a memoised problem,
+        # a file read to check a cached shard), so a run can stop before encoding instead of after it.
+        self.unreadable_found: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -93,20 +83,31 @@ class ImageDataset:
         return f"{self.spec}: image {self.image_id(index)}"
 
     def open_image(self, index: int) -> Image.Image:
-        """Decode row ``index``'s image (its first frame) as 8-bit RGB, upright as EXIF says.
+        """Decode row ``index``'s image (its first frame) as 8-bit RGB, upright as EXIF says;
+        raises UnreadableImage with the reason.
 
         The conversion rules for deep, float, CMYK and transparent images are in
         :mod:`clipaudit.data.pixels`.
         """
-        encoded = self._read_image_bytes(index)
+        read = self.read_image(index)
+        if read.error is not None:
+            raise read.error
+        return read.image
+
+    def read_image(self, index: int) -> ImageRead:
+        """Read row ``index``'s image once: the digest of the very bytes decoded (the one the
+        fingerprint uses) and the picture, or why there is none."""
         try:
-            with Image.open(io.BytesIO(encoded)) as image:
-                image.load()
-                return as_upright_rgb(image)
-        except _DECODE_ERRORS as error:
-            raise UnreadableImage(
-                self.image_id(index), self._image_location(index), NOT_AN_IMAGE, _one_line(error)
-            ) from None
+            encoded = self._read_image_bytes(index)
+        except UnreadableImage as error:
+            return ImageRead(unreadable_digest(error), None, error, bytes_read=False)
+        digest = image_digest(encoded)
+        try:
+            return ImageRead(digest, decoded(encoded), None, bytes_read=True)
+        except DECODE_ERRORS as error:
+            unreadable = UnreadableImage(self.image_id(index), self._image_location(index), NOT_AN_IMAGE,
+                                         _one_line(error))
+            return ImageRead(digest, None, unreadable, bytes_read=True)
 
     def find_bad_images(self, limit: int | None = None) -> list[str]:
         """Every image that cannot be read, as 'image_id (reason)', in table order.
@@ -132,19 +133,20 @@ class ImageDataset:
     def _iter_problems(self) -> Iterator[str | None]:
         return self._map_rows(self._problem_with, description="checking images")
 
-    def _map_rows(self, work: Callable[[int], T], *, description: str) -> Iterator[T]:
-        """``work(i)`` for every row, in row order, on a few threads, with a progress bar.
+    def _map_rows(self, work: Callable[[int], T], *, description: str,
+                  rows: Sequence[int] | None = None) -> Iterator[T]:
+        """``work(i)`` for every row (or each of ``rows``), in order, on a few threads, with a progress bar.
 
         File reads, hashing and JPEG decoding release the GIL, so threads give real
         parallelism without pickling the dataset into processes.
         """
+        rows = range(len(self)) if rows is None else rows
         workers = min(8, os.cpu_count() or 1)
-        counted = len(self) >= _PROGRESS_FROM_ROWS  # smaller datasets take well under 2 s
+        counted = len(rows) >= _PROGRESS_FROM_ROWS  # fewer images take well under 2 s
         with ThreadPoolExecutor(max_workers=workers) as pool, \
-                progress.bar(total=len(self), what=description, worth_showing=counted) as shown:
-            for start in range(0, len(self), _CHUNK_ROWS):
-                indices = range(start, min(start + _CHUNK_ROWS, len(self)))
-                for result in pool.map(work, indices):
+                progress.bar(total=len(rows), what=description, worth_showing=counted) as shown:
+            for start in range(0, len(rows), _CHUNK_ROWS):
+                for result in pool.map(work, rows[start : start + _CHUNK_ROWS]):
                     shown.update()
                     yield result
 
@@ -189,24 +191,41 @@ class ImageDataset:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 naming exactly these images; embedding caches are keyed on it.
+        """sha256 naming exactly these images (their ids and bytes, in row order).
 
-        Computed on first use (it reads every image) and kept, pickles included.
+        The encoder assembles it from its own reads (:meth:`fingerprint_from`); asked for before,
+        it is computed by a pass that reads every image. Kept once known, pickles included.
         """
         if self._fingerprint is None:
-            self._fingerprint = self._compute_fingerprint()
+            self._fingerprint = fingerprint_of(self.frame["image_id"].astype(str), self._image_digests())
+            self.save_digests()
         return self._fingerprint
 
-    def _compute_fingerprint(self) -> str:
-        digest = hashlib.sha256(f"clipaudit-images-v{FINGERPRINT_FORMAT}\n".encode())
-        for index, image_digest in enumerate(self._image_digests()):
-            digest.update(self.image_id(index).encode("utf-8") + b"\0")
-            digest.update(image_digest)
-        self._after_fingerprint()
-        return digest.hexdigest()
+    def fingerprint_from(self, digests: Sequence[bytes]) -> None:
+        """Adopt the fingerprint made of every row's digest as the encoder's reads gave them."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_of(self.frame["image_id"].astype(str), digests)
 
-    def _after_fingerprint(self) -> None:
-        """Called once every image was hashed (folder datasets save their digest memo)."""
+    @property
+    def image_ids_key(self) -> str:
+        """sha256 naming the rows (their image ids, in order) but not their bytes: read no image."""
+        return image_ids_key(self.frame["image_id"].astype(str))
+
+    def known_digests(self) -> dict[int, bytes]:
+        """The digest of each image that is known without reading it: none here (folders memoise theirs)."""
+        return {}
+
+    def digests_of(self, rows: Sequence[int]) -> dict[int, bytes]:
+        """Read and hash the images at ``rows`` (on threads), e.g. to check a cached shard against them."""
+        digests = dict(zip(rows, self._map_rows(self._image_digest, description="checking images", rows=rows)))
+        self.save_digests()
+        return digests
+
+    def remember_digests(self, hashed: Sequence[ImageDigest]) -> None:
+        """Keep the digests the encoder's reads gave (folders memoise them for the next run)."""
+
+    def save_digests(self) -> None:
+        """Write what was memoised (folders)."""
 
     def _image_digests(self) -> Iterator[bytes]:
         """sha256 of every image's bytes, in row order (subclasses may read in batches)."""
@@ -234,23 +253,52 @@ class FolderImageDataset(ImageDataset):
         super().__init__(frame, spec=spec, root=root, **kwargs)
         self._real_root = real_folder(root)
         self._digests = DigestMemo(None, root)
+        self._statuses: dict[int, os.stat_result] = {}  # of the files whose digest is not memoised
 
     def memoise_digests(self, cache_dir: Path | None) -> None:
         """Keep each image's digest in ``cache_dir``, keyed by what ``stat`` says of the file, so that
         fingerprinting an unchanged dataset again reads no image (see :class:`clipaudit.files.DigestMemo`)."""
         self._digests = DigestMemo(cache_dir, self._real_root)
 
+    def known_digests(self) -> dict[int, bytes]:
+        """The memoised digest of every unchanged file (one stat each, no read); a missing file and
+        a memoised problem are noted in ``unreadable_found``. The other files' status is kept, taken
+        before the encoder reads them, to memoise what it finds (:meth:`remember_digests`)."""
+        known: dict[int, bytes] = {}
+        self._statuses = {}
+        for index in range(len(self)):
+            try:
+                status = os.stat(self.image_path(index))
+            except FileNotFoundError:
+                self.unreadable_found.add(f"{self.image_id(index)} ({MISSING})")
+                continue
+            except OSError:
+                continue  # unreachable: reading it says why
+            entry = self._memoised(index, status)
+            if entry is None:
+                self._statuses[index] = status
+                continue
+            digest, problem = entry
+            if problem:
+                self.unreadable_found.add(f"{self.image_id(index)} ({problem})")
+            known[index] = digest
+        return known
+
+    def remember_digests(self, hashed) -> None:
+        for row, digest, problem, bytes_read in hashed:
+            if bytes_read and row in self._statuses:  # only the bytes' verdict: a missing file is looked at again
+                self._digests.remember(self.image_id(row), self._statuses[row], [digest.hex(), problem])
+        self._digests.save()
+
+    def save_digests(self) -> None:
+        self._digests.save()
+
     def _image_digests(self) -> Iterator[bytes]:
         # An unchanged folder: one stat per file in this thread, no pool, no image read.
-        known = []
-        for index in range(len(self)):
-            entry = self._memoised(index, self._status(index))
-            if entry is None:  # a new or changed file: the full pass (memoised files cost a stat there too)
-                return super()._image_digests()
-            known.append(entry)
-        self.unreadable_found += [f"{self.image_id(index)} ({problem})"
-                                  for index, (_, problem) in enumerate(known) if problem]
-        return iter([digest for digest, _ in known])
+        known = self.known_digests()
+        if len(known) == len(self):
+            return iter([known[index] for index in range(len(self))])
+        return super()._image_digests()  # a new or changed file: the full pass (memoised files cost a stat there too)
 
     def _status(self, index: int) -> os.stat_result | None:
         try:
@@ -271,7 +319,7 @@ class FolderImageDataset(ImageDataset):
         if known is not None:
             digest, problem = known
             if problem:
-                self.unreadable_found.append(f"{image_id} ({problem})")
+                self.unreadable_found.add(f"{image_id} ({problem})")
             return digest
         try:
             encoded = self._read_image_bytes(index)
@@ -279,14 +327,11 @@ class FolderImageDataset(ImageDataset):
             return note_unreadable(self, error)
         problem = header_problem(encoded)
         if problem:
-            self.unreadable_found.append(f"{image_id} ({problem})")
-        digest = hashlib.sha256(encoded).digest()
+            self.unreadable_found.add(f"{image_id} ({problem})")
+        digest = image_digest(encoded)
         if status is not None:
             self._digests.remember(image_id, status, [digest.hex(), problem])
         return digest
-
-    def _after_fingerprint(self) -> None:
-        self._digests.save()
 
     def image_path(self, index: int) -> Path:
         return self.root / self.image_id(index)
@@ -306,32 +351,18 @@ class FolderImageDataset(ImageDataset):
             raise UnreadableImage(self.image_id(index), str(path), "unreadable", _one_line(error)) from None
 
 
-def unreadable_digest(error: UnreadableImage) -> bytes:
-    """What an unreadable image contributes to the fingerprint: its reason, not its bytes."""
-    return hashlib.sha256(f"unreadable: {error.reason}".encode()).digest()
-
-
 def digest_and_check(dataset: ImageDataset, index: int, encoded: bytes) -> bytes:
     """The digest of an image's bytes; bytes that are no image format at all (a header check,
     no decoding) are recorded as unreadable, so a run can stop before encoding."""
     problem = header_problem(encoded)
     if problem:
-        dataset.unreadable_found.append(f"{dataset.image_id(index)} ({problem})")
-    return hashlib.sha256(encoded).digest()
-
-
-def header_problem(encoded: bytes) -> str | None:
-    """NOT_AN_IMAGE when the bytes are no image format PIL knows (a header check, no decoding)."""
-    try:
-        with Image.open(io.BytesIO(encoded)):
-            return None
-    except _DECODE_ERRORS:
-        return NOT_AN_IMAGE
+        dataset.unreadable_found.add(f"{dataset.image_id(index)} ({problem})")
+    return image_digest(encoded)
 
 
 def note_unreadable(dataset: ImageDataset, error: UnreadableImage) -> bytes:
     """Record an image the fingerprint pass could not read and return its digest."""
-    dataset.unreadable_found.append(f"{error.image_id} ({error.reason})")
+    dataset.unreadable_found.add(f"{error.image_id} ({error.reason})")
     return unreadable_digest(error)
 
 
@@ -342,49 +373,6 @@ def describe_bad_images(bad: list[str], *, shown: int = 3) -> str:
     listed = ", ".join(bad[:shown])
     rest = f" and {count - shown} more" if count > shown else ""
     return f"{count} {noun} be read: {listed}{rest}"
-
-
-def require_complete(frame: pd.DataFrame, *, source: str, row_label: str = "row", first_row: int = 0) -> None:
-    """Raise DataError naming the first empty cell: labels are never silently dropped.
-
-    ``first_row`` is the number the first data row carries in ``source`` (2 for a CSV
-    line under its header), so messages point where the user will look.
-    """
-    for column in frame.columns:
-        values = frame[column]
-        empty = values.isna() | (values.astype(str).str.strip() == "")
-        if empty.any():
-            position = int(empty.to_numpy().nonzero()[0][0])
-            raise DataError(f"{source}: {row_label} {position + first_row}: column {column!r} is empty")
-
-
-def require_unique_ids(frame: pd.DataFrame, *, source: str, row_label: str = "row", first_row: int = 0) -> None:
-    """Raise DataError on a repeated image id, which would merge two rows downstream."""
-    duplicated = frame["image_id"].duplicated(keep=False)
-    if duplicated.any():
-        positions = duplicated.to_numpy().nonzero()[0]
-        image_id = frame["image_id"].iloc[positions[0]]
-        rows = [str(p + first_row) for p in positions if frame["image_id"].iloc[p] == image_id]
-        raise DataError(f"{source}: image {image_id!r} appears more than once ({row_label}s {', '.join(rows)})")
-
-
-def require_distinct_files(
-    frame: pd.DataFrame, root: Path, *, source: str, row_label: str | None = None, first_row: int = 0
-) -> None:
-    """Raise DataError when two rows name one file ('x.jpg' and './x.jpg', or through a symlink).
-
-    Such a table counts one image twice in every statistic; paths are compared resolved.
-    Rows are named by ``row_label`` and number when given (CSV lines), else by image id only.
-    """
-    image_ids = frame["image_id"].astype(str).tolist()
-    shared = first_shared_file([root / image_id for image_id in image_ids])
-    if shared is None:
-        return
-    first, second, resolved = shared
-    named = [repr(image_ids[position]) for position in (first, second)]
-    if row_label is not None:
-        named = [f"{row_label} {position + first_row} ({name})" for position, name in zip((first, second), named)]
-    raise DataError(f"{source}: {named[0]} and {named[1]} are the same file, {resolved}; list each image once")
 
 
 def _one_line(error: BaseException) -> str:

@@ -106,15 +106,22 @@ class HubImageDataset(ImageDataset):
         return self._cell_bytes(index, self._images[index][self.image_column])
 
     def _image_digests(self) -> Iterator[bytes]:
+        return self._digests_in_batches(self._images, range(len(self)))
+
+    def digests_of(self, rows) -> dict[int, bytes]:
+        rows = list(rows)
+        return dict(zip(rows, self._digests_in_batches(self._images.select(rows), rows)))
+
+    def _digests_in_batches(self, images, rows) -> Iterator[bytes]:
         # Reading rows in batches is ~50x faster than one by one through the thread pool.
-        index = 0
-        for batch in self._images.iter(batch_size=_DIGEST_BATCH_ROWS):
+        indices = iter(rows)
+        for batch in images.iter(batch_size=_DIGEST_BATCH_ROWS):
             for cell in batch[self.image_column]:
+                index = next(indices)
                 try:
                     yield digest_and_check(self, index, self._cell_bytes(index, cell))
                 except UnreadableImage as error:
                     yield note_unreadable(self, error)
-                index += 1
 
     def _cell_bytes(self, index: int, cell: Any) -> bytes:
         try:

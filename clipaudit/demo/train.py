@@ -26,11 +26,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clipaudit.demo.tiny_clip import BASE_CORPUS, TinyClipConfig, new_tiny_clip, save_checkpoint
 from clipaudit.demo.world import PLANTED_BIASES, biased_images, caption_corpus, describe, planted_caption, planted_json
+
+if TYPE_CHECKING:
+    import torch
 
 # The demo model's architecture: ~1.8M parameters, 64x64 images in 16x16 patches.
 DEMO_ARCHITECTURE = TinyClipConfig(

@@ -4,7 +4,9 @@ The data path, for a model whose image processor splits (:mod:`clipaudit.models.
 
 * DataLoader workers read and decode images, resize and crop them in 8 bits, and put a chunk of
   images into one uint8 tensor made in shared memory (one block per chunk, not one per image);
-  an image that cannot be read is named with its reason instead;
+  an image that cannot be read is named with its reason instead; every image's bytes are hashed
+  as they are read (:class:`ImageDigest`), so that the dataset is fingerprinted from the
+  encoder's own reads, never by a separate pass;
 * on a GPU the chunk arrives in pinned memory and is copied without blocking;
 * the device turns uint8 into normalised values (a lookup table with the processor's own
   arithmetic) and the tower encodes full batches while the workers decode the next ones; the
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
-from clipaudit.errors import UnreadableImage
+from clipaudit.data.image_bytes import ImageDigest
 from clipaudit.models.base import ZeroShotModel
 
 DECODE_CHUNK = 32  # most images a worker decodes into one shared-memory block
@@ -30,7 +33,8 @@ PREFETCH_CHUNKS = 4  # chunks each worker keeps ready
 
 class _PixelChunks:
     """Item k: the images of chunk k decoded and preprocessed, inside a DataLoader worker:
-    (rows read, pixels (n, C, H, W) in one tensor, [(row, reason)] of the images that could not be read)."""
+    (rows read, pixels (n, C, H, W) in one tensor, [(row, reason)] of the images that could not be read,
+    an :class:`ImageDigest` of every row's bytes as read)."""
 
     def __init__(self, dataset, prepare, rows: list[int], chunk: int):
         self.dataset, self.prepare, self.rows, self.chunk = dataset, prepare, rows, chunk
@@ -41,13 +45,16 @@ class _PixelChunks:
     def __getitem__(self, index: int):
         import torch
 
-        read_rows, arrays, bad = [], [], []
+        read_rows, arrays, bad, hashed = [], [], [], []
         for row in self.rows[index * self.chunk : (index + 1) * self.chunk]:
-            try:
-                arrays.append(self.prepare(self.dataset.open_image(row)))
+            read = self.dataset.read_image(row)
+            problem = read.error.reason if read.error is not None else None
+            hashed.append(ImageDigest(row, read.digest, problem, read.bytes_read))
+            if read.image is None:
+                bad.append((row, problem))
+            else:
+                arrays.append(self.prepare(read.image))
                 read_rows.append(row)
-            except UnreadableImage as error:
-                bad.append((row, error.reason))
         pixels = None
         if arrays:
             dtype = torch.from_numpy(np.empty(0, arrays[0].dtype)).dtype
@@ -55,7 +62,7 @@ class _PixelChunks:
             if torch.utils.data.get_worker_info() is not None:
                 pixels.share_memory_()  # filled in place, then handed to the main process without a copy
             np.stack(arrays, out=pixels.numpy())
-        return torch.tensor(read_rows, dtype=torch.int64), pixels, bad
+        return torch.tensor(read_rows, dtype=torch.int64), pixels, bad, hashed
 
 
 def _processor_pixels(model: ZeroShotModel):
@@ -65,24 +72,32 @@ def _processor_pixels(model: ZeroShotModel):
     return prepare
 
 
-def encode_rows(model, dataset, rows, *, batch_size: int, num_workers: int, progress: bool):
-    """Encode the images at dataset positions `rows`: (rows read, unit-norm float32 embeddings,
-    [(image_id, reason)] of the images that could not be read)."""
+class EncodedRows(NamedTuple):
+    rows: np.ndarray                         # int64 dataset rows read, in order
+    embeddings: np.ndarray                   # unit-norm float32, one per row read
+    bad_images: list[tuple[str, str]]        # (image_id, reason) of the images that could not be read
+    digests: list[ImageDigest]               # of every row asked for, in row order, from the read that was encoded
+
+
+def encode_rows(model, dataset, rows, *, batch_size: int, num_workers: int, progress: bool) -> EncodedRows:
+    """Encode the images at dataset positions `rows`, reading each file once."""
     from tqdm.auto import tqdm
 
     wanted = [int(row) for row in rows]
     image_ids = dataset.frame["image_id"].tolist()
     batches = _DeviceBatches(model, batch_size)
     bad_images: list[tuple[str, str]] = []
+    digests: list[ImageDigest] = []
     with tqdm(total=len(wanted), desc="encoding images", unit="img", disable=not progress) as bar:
         with _cores_left_to_workers(batches.device, num_workers):
-            for read_rows, pixels, bad in pixel_chunk_loader(model, dataset, wanted, batch_size, num_workers):
+            for read_rows, pixels, bad, hashed in pixel_chunk_loader(model, dataset, wanted, batch_size, num_workers):
                 bad_images += [(image_ids[row], reason) for row, reason in bad]
+                digests += hashed
                 if pixels is not None:
                     batches.add(read_rows, pixels)
                 bar.update(len(read_rows) + len(bad))
         read_rows, embeddings = batches.finish()  # the last batch has every core
-    return read_rows, embeddings, bad_images
+    return EncodedRows(read_rows, embeddings, bad_images, digests)
 
 
 @contextmanager
@@ -101,7 +116,7 @@ def _cores_left_to_workers(device, num_workers: int):
 
 
 def pixel_chunk_loader(model, dataset, rows: list[int], batch_size: int, num_workers: int):
-    """The DataLoader that yields (rows read, pixels, [(row, reason)]) chunk by chunk, in row order."""
+    """The DataLoader that yields (rows read, pixels, [(row, reason)], [ImageDigest]) chunk by chunk, in row order."""
     from torch.utils.data import DataLoader
 
     if num_workers:

@@ -1,10 +1,12 @@
 """Image and prompt embeddings, computed once and cached on disk.
 
-Image embeddings are computed once per (model weights, preprocessing, dtype, dataset bytes), in
-shards (:mod:`clipaudit.embed.shards`) that several processes can share through claims
-(:mod:`clipaudit.embed.claims`); text embeddings once per (model weights, tokenizer, dtype,
-prompt), with each prompt's token count. Cache keys hash every input plus :data:`CACHE_FORMAT`,
-so a changed input never reads a stale entry.
+Image embeddings are computed once per (model weights, preprocessing, dtype, image ids, image
+bytes), in shards (:mod:`clipaudit.embed.shards`) that several processes can share through claims
+(:mod:`clipaudit.embed.claims`): the cache folder is keyed by everything but the bytes, and each
+shard serves only the image bytes it was computed from (:mod:`clipaudit.embed.current`), so the
+dataset is fingerprinted from the encoder's own reads, never by a separate pass. Text embeddings
+are computed once per (model weights, tokenizer, dtype, prompt), with each prompt's token count.
+Cache keys hash every input plus :data:`CACHE_FORMAT`, so a changed input never reads a stale entry.
 """
 from __future__ import annotations
 
@@ -22,15 +24,17 @@ import numpy as np
 
 from clipaudit.data.base import describe_bad_images
 from clipaudit.embed.claims import holder, try_claim
+from clipaudit.embed.current import CurrentDigests
 from clipaudit.embed.encoder import encode_rows, normalised
 from clipaudit.embed.parts import SHARD_IMAGES, Part
-from clipaudit.embed.shards import Shard, ShardContent, plan_shards, read_shard, write_shard
+from clipaudit.embed.shards import DIGEST_BYTES, Shard, ShardContent, plan_shards, read_shard, write_shard
 from clipaudit.errors import ClipauditError, DataError
 from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 
 # Bump when the layout of the cache changes.
-CACHE_FORMAT = 3  # 2: keys name the loader; 3: image shards with checksums, token counts with prompts
+CACHE_FORMAT = 4  # 2: keys name the loader; 3: image shards with checksums, token counts with prompts;
+#                  4: image folders keyed by image ids, shards carrying each image's digest
 POLL_S = 0.25            # how often a process waiting for another's shard looks again
 OTHERS_GRACE_S = 120.0   # how long rank 0 leaves an unclaimed shard to the rank it belongs to
 SAY_WAITING_EVERY_S = 30.0
@@ -72,20 +76,25 @@ def embed_images(
     without, it returns None once its part is cached (array jobs, ranks other than 0).
     """
     started = time.perf_counter()
-    folder = image_cache_folder(cache_dir, model.info, dataset.fingerprint)
+    folder = image_cache_folder(cache_dir, model.info, dataset.image_ids_key)
     shards = plan_shards(len(dataset), adopted_shard_size(folder, shard_images))
-    contents = {shard.number: content for shard in shards if (content := read_shard(folder, shard)) is not None}
+    current = CurrentDigests(dataset)
+    contents = {shard.number: content for shard in shards
+                if (content := current.serving(shard, read_shard(folder, shard))) is not None}
     missing = [shard for shard in shards if shard.number not in contents]
     own = [shard for shard in missing if part.holds(shard.number)]
     if (own or (complete and missing)) and dataset.unreadable_found and not skip_bad_images:
-        # Found by the fingerprint pass: say so now, not after encoding every other image.
+        # Known without encoding (a missing file, a problem memoised by an earlier run): say so now.
+        # The others are found as the encoder reads them.
         raise _bad_images_error(dataset, sorted(dataset.unreadable_found))
-    filler = _ShardFiller(model, dataset, folder, batch_size=batch_size, num_workers=num_workers, progress=progress)
+    filler = _ShardFiller(model, dataset, folder, current, batch_size=batch_size, num_workers=num_workers,
+                          progress=progress)
     contents.update(filler.fill(own, grace_s=0.0))
     if not complete:
         return None
     contents.update(filler.fill([shard for shard in missing if shard.number not in contents], grace_s=others_grace_s))
     rows, embeddings, bad_images = _assembled(dataset, [contents[shard.number] for shard in shards])
+    dataset.fingerprint_from([bytes(digest) for shard in shards for digest in contents[shard.number].digests])
     if bad_images and not skip_bad_images:
         raise _bad_images_error(dataset, [f"{image_id} ({reason})" for image_id, reason in bad_images])
     return ImageEmbeddings(rows, embeddings, tuple(bad_images), filler.encoded == 0, time.perf_counter() - started,
@@ -120,8 +129,9 @@ def adopted_shard_size(folder: Path, wanted: int) -> int:
 class _ShardFiller:
     """Encodes missing shards under a claim each, or waits for the process holding the claim."""
 
-    def __init__(self, model, dataset, folder: Path, *, batch_size: int, num_workers: int, progress: bool):
-        self.model, self.dataset, self.folder = model, dataset, folder
+    def __init__(self, model, dataset, folder: Path, current: CurrentDigests, *, batch_size: int, num_workers: int,
+                 progress: bool):
+        self.model, self.dataset, self.folder, self.current = model, dataset, folder, current
         self.batch_size, self.num_workers, self.progress = batch_size, num_workers, progress
         self.encoded = 0
 
@@ -145,8 +155,9 @@ class _ShardFiller:
         return done
 
     def _take(self, shard: Shard, *, may_claim: bool) -> ShardContent | None:
-        """The shard's content if it is on disk now, or once this process has encoded it under a claim."""
-        content = read_shard(self.folder, shard, quiet=True)
+        """The shard's content if it is on disk now (of the images as they are), or once this process
+        has encoded it under a claim."""
+        content = self.current.serving(shard, read_shard(self.folder, shard, quiet=True))
         if content is not None or not may_claim:
             return content
         try:
@@ -157,23 +168,28 @@ class _ShardFiller:
         if claim is None:
             return None
         try:
-            content = read_shard(self.folder, shard, quiet=True)  # finished by another just before we claimed
+            # Finished by another just before we claimed?
+            content = self.current.serving(shard, read_shard(self.folder, shard, quiet=True))
             if content is None:
-                content = self._encode(shard)
+                content, digests = self._encode(shard)
                 write_shard(self.folder, shard, content)
+                self.current.record(digests)  # memoised as each shard completes, for a resumed run
                 self.encoded += shard.size
             return content
         finally:
             claim.release()
 
-    def _encode(self, shard: Shard) -> ShardContent:
-        rows, embeddings, bad_images = encode_rows(
+    def _encode(self, shard: Shard):
+        """The shard's content, and the digest of each of its images as the encoder read them."""
+        rows, embeddings, bad_images, digests = encode_rows(
             self.model, self.dataset, range(shard.start, shard.stop), batch_size=self.batch_size,
             num_workers=self.num_workers, progress=self.progress)
         row_of = {self.dataset.image_id(row): row for row in range(shard.start, shard.stop)}
-        return ShardContent(np.asarray(rows, np.int64), np.asarray(embeddings, np.float32),
-                            np.asarray([row_of[image_id] for image_id, _ in bad_images], np.int64),
-                            np.asarray([reason for _, reason in bad_images], str))
+        content = ShardContent(np.asarray(rows, np.int64), np.asarray(embeddings, np.float32),
+                               np.asarray([row_of[image_id] for image_id, _ in bad_images], np.int64),
+                               np.asarray([reason for _, reason in bad_images], str),
+                               np.frombuffer(b"".join(entry.digest for entry in digests), np.uint8).reshape(-1, DIGEST_BYTES))
+        return content, digests
 
     def _claim_path(self, shard: Shard) -> Path:
         return self.folder / f"{shard.name}.claim"
@@ -226,8 +242,10 @@ def cached_token_counts(cache_dir: Path, info: ModelInfo) -> Callable[[str], int
     return count
 
 
-def image_cache_folder(cache_dir: Path, info: ModelInfo, dataset_fingerprint: str) -> Path:
-    key = cache_key(**_model_key(info), preprocessing=info.preprocessing_sha256, dataset=dataset_fingerprint)
+def image_cache_folder(cache_dir: Path, info: ModelInfo, image_ids_key: str) -> Path:
+    """Where the shards of this model's embeddings of a dataset with these rows live (which image
+    bytes each shard was computed from, it says itself)."""
+    key = cache_key(**_model_key(info), preprocessing=info.preprocessing_sha256, image_ids=image_ids_key)
     return Path(cache_dir) / "embeddings" / "images" / key
 
 
