@@ -1,7 +1,6 @@
 """The synthetic face renderer: determinism, shape, balance and visibly distinct labels."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -113,10 +112,3 @@ def test_older_faces_have_forehead_lines() -> None:
         return float(np.mean(edges))
 
     assert forehead_edges("more than 70") > forehead_edges("20-29") * 1.5
-
-
-def test_rendering_630_faces_is_fast(tmp_path: Path) -> None:
-    started = time.perf_counter()
-    render_dataset(tmp_path, 126, seed=0)
-    per_face = (time.perf_counter() - started) / 126
-    assert per_face * 630 < 15  # generous: CI machines are slower than a laptop
