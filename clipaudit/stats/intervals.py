@@ -24,7 +24,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from statistics import NormalDist
 
-from scipy.stats import beta
+# scipy.special, not scipy.stats: the same functions without a second of imports on every run.
+from scipy.special import betainccinv, betaincinv
 
 from clipaudit.errors import ClipauditError
 
@@ -98,8 +99,8 @@ def clopper_pearson_interval(successes: NDArray[np.float64], n: NDArray[np.float
     """
     tail = (1.0 - confidence) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(successes == 0, 0.0, beta.ppf(tail, successes, n - successes + 1.0))
-        high = np.where(successes == n, 1.0, beta.isf(tail, successes + 1.0, n - successes))
+        low = np.where(successes == 0, 0.0, betaincinv(successes, n - successes + 1.0, tail))
+        high = np.where(successes == n, 1.0, betainccinv(successes + 1.0, n - successes, tail))
     empty = n == 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
@@ -115,8 +116,8 @@ def jeffreys_interval(successes: NDArray[np.float64], n: NDArray[np.float64],
     """
     tail = (1.0 - confidence) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(successes == 0, 0.0, beta.ppf(tail, successes + 0.5, n - successes + 0.5))
-        high = np.where(successes == n, 1.0, beta.isf(tail, successes + 0.5, n - successes + 0.5))
+        low = np.where(successes == 0, 0.0, betaincinv(successes + 0.5, n - successes + 0.5, tail))
+        high = np.where(successes == n, 1.0, betainccinv(successes + 0.5, n - successes + 0.5, tail))
     empty = n == 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
