@@ -12,26 +12,9 @@ from clipaudit.errors import DataError, ModelError
 from clipaudit.models import load_model
 from clipaudit.score import class_embeddings, predictions_frame, taxonomy_prompts
 from clipaudit.taxonomy import load_taxonomy
+from small_taxonomies import TWO_PROBES
 
-TAXONOMY = """
-name: two-probes
-templates: ["a photo of a {label}."]
-probes:
-  - id: gender
-    kind: attribute
-    target: gender
-    classes:
-      - {id: Male, label: man}
-      - {id: Female, label: woman}
-    slices: [race]
-  - id: denigration
-    kind: harm
-    classes:
-      - {id: thief, category: crime}
-      - {id: gorilla, category: non_human}
-      - {id: person}
-    slices: [race, gender]
-"""
+TAXONOMY = TWO_PROBES
 
 
 @pytest.fixture()

@@ -15,28 +15,11 @@ import pandas as pd
 import pytest
 
 from clipaudit.cli import main
+from small_taxonomies import TWO_PROBES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARD = "12"  # 84 test faces: 7 shards
-TAXONOMY = """\
-name: scale-out
-templates: ["a photo of a {label}."]
-probes:
-  - id: gender
-    kind: attribute
-    target: gender
-    classes:
-      - {id: Male, label: man}
-      - {id: Female, label: woman}
-    slices: [race]
-  - id: denigration
-    kind: harm
-    classes:
-      - {id: thief, category: crime}
-      - {id: gorilla, category: non_human}
-      - {id: person}
-    slices: [race, gender]
-"""
+TAXONOMY = TWO_PROBES
 
 
 @pytest.fixture()
