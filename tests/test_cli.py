@@ -292,3 +292,13 @@ def test_skip_bad_images_counts_them_in_the_manifest(taxonomy_file, face_folder,
     assert (dataset["n_images"], dataset["n_used"], dataset["n_skipped"]) == (84, 83, 1)
     assert dataset["skipped_images"] == [{"image_id": "img/0005.jpg", "reason": "missing"}]
     assert "img/0005.jpg" not in set(pd.read_parquet(out / "predictions.parquet")["image_id"])
+
+
+def test_options_are_never_abbreviated(capsys) -> None:
+    """`audit --shard 1/2` is no abbreviation of --shard-images: audit has no --shard (embed has)."""
+    from clipaudit.cli import main
+
+    assert main(["audit", "--shard", "1/2", "--taxonomy", "clip_denigration", "--data", "synthetic",
+                 "--model", "demo", "--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unrecognized arguments: --shard 1/2" in err[0], err

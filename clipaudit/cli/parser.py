@@ -11,6 +11,11 @@ from clipaudit.pipeline.options import MAX_BATCH_SIZE, MAX_SEED
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: `audit --shard 3/2` must not be read as --shard-images.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # argparse would print the whole usage and exit itself
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
