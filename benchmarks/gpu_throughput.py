@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from clipaudit.embed.batching import choose_batching
-from clipaudit.embed.encoder import encode_rows, pixel_chunk_loader
+from clipaudit.embed.encoder import encode_rows, normalised, pixel_chunk_loader
 from clipaudit.models import load_model
 from clipaudit.pipeline.options import available_cpus
 from clipaudit.vocabulary import FAIRFACE_VOCABULARY
@@ -309,8 +309,7 @@ def agreement(model_dir: Path, dataset, *, low: str, low_device: str, cache: Pat
     for dtype, device in ((low, low_device), ("fp32", "cpu")):
         model = load_model(str(model_dir), device=device, dtype=dtype, cache_dir=cache)
         _, images, _, _ = encode_rows(model, dataset, rows, batch_size=AGREEMENT_IMAGES, num_workers=0, progress=False)
-        texts = model.encode_texts(race_prompts()).numpy()
-        texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+        texts = normalised(model.encode_texts(race_prompts()).numpy())
         logits.append(model.info.logit_scale * images @ texts.T + model.info.logit_bias)
         del model
     reduced, full = logits

@@ -80,7 +80,11 @@ def read_owner(path: Path) -> dict | None:
 
 def holder(path: Path) -> str:
     """'host:pid' of the process holding the claim at ``path``, for progress messages."""
-    owner = read_owner(path) or {}
+    return _owner_label(read_owner(path))
+
+
+def _owner_label(owner: dict | None) -> str:
+    owner = owner or {}
     return f"{owner.get('host', '?')}:{owner.get('pid', '?')}"
 
 
@@ -118,8 +122,7 @@ def _took_over_stale(path: Path) -> bool:
         aside.unlink(missing_ok=True)
         return False
     aside.unlink(missing_ok=True)
-    shown = f"{(owner or {}).get('host', '?')}:{(owner or {}).get('pid', '?')}"
-    print(f"clipaudit: note: {path.name}: the claim of {shown} is stale (its process is gone); taking it over",
+    print(f"clipaudit: note: {path.name}: the claim of {_owner_label(owner)} is stale (its process is gone); taking it over",
           file=sys.stderr)
     return True
 

@@ -84,14 +84,13 @@ def encode_rows(model, dataset, rows, *, batch_size: int, num_workers: int, prog
     from tqdm.auto import tqdm
 
     wanted = [int(row) for row in rows]
-    image_ids = dataset.frame["image_id"].tolist()
     batches = _DeviceBatches(model, batch_size)
     bad_images: list[tuple[str, str]] = []
     digests: list[ImageDigest] = []
     with tqdm(total=len(wanted), desc="encoding images", unit="img", disable=not progress) as bar:
         with _cores_left_to_workers(batches.device, num_workers):
             for read_rows, pixels, bad, hashed in pixel_chunk_loader(model, dataset, wanted, batch_size, num_workers):
-                bad_images += [(image_ids[row], reason) for row, reason in bad]
+                bad_images += [(dataset.image_id(row), reason) for row, reason in bad]
                 digests += hashed
                 if pixels is not None:
                     batches.add(read_rows, pixels)

@@ -47,10 +47,14 @@ class ImageEmbeddings:
     rows: np.ndarray            # dataset row index of each embedding
     embeddings: np.ndarray      # float32, shape (len(rows), dim), unit norm
     bad_images: tuple[tuple[str, str], ...]  # (image_id, reason) of images that could not be read
-    from_cache: bool            # every image came from the cache (nothing was encoded by this process)
     seconds: float
     images_from_cache: int = 0  # images whose shard this process read from the cache
     images_encoded: int = 0     # images this process encoded
+
+    @property
+    def from_cache(self) -> bool:
+        """Every image came from the cache (nothing was encoded by this process)."""
+        return self.images_encoded == 0
 
 
 def embed_images(
@@ -97,7 +101,7 @@ def embed_images(
     dataset.fingerprint_from([bytes(digest) for shard in shards for digest in contents[shard.number].digests])
     if bad_images and not skip_bad_images:
         raise _bad_images_error(dataset, [f"{image_id} ({reason})" for image_id, reason in bad_images])
-    return ImageEmbeddings(rows, embeddings, tuple(bad_images), filler.encoded == 0, time.perf_counter() - started,
+    return ImageEmbeddings(rows, embeddings, tuple(bad_images), time.perf_counter() - started,
                            images_from_cache=len(dataset) - filler.encoded, images_encoded=filler.encoded)
 
 

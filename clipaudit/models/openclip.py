@@ -55,7 +55,7 @@ def is_file_source(source: str) -> bool:
 
 def load_open_clip_model(spec: str, *, device: str, dtype: str):
     """The model an ``open_clip:`` spec names, through open_clip where it imports, else converted."""
-    from clipaudit.models.hf import resolve_device, resolve_dtype
+    from clipaudit.models.devices import resolve_device, resolve_dtype
 
     arch, source = parse_spec(spec)
     device = resolve_device(device)

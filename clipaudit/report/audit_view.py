@@ -103,11 +103,12 @@ def build_report_view(
         demo_model=model.get("spec") == DEMO_MODEL_SPEC,
         method_notes=caveats.method_notes(manifest["statistics"]),
     )
+    tables = view.tables()
     return replace(
         view, caveats=caveats.caveats(view), recommendations=caveats.recommendations(view),
-        verdict=summary_view.verdict(view.findings, view.tables(), view.statistics),
+        verdict=summary_view.verdict(view.findings, tables, view.statistics),
         scorecard=summary_view.scorecard(view.probes, view.findings),
-        key_findings=summary_view.key_findings(view.findings, view.tables()),
+        key_findings=summary_view.key_findings(view.findings, tables),
     )
 
 

@@ -1,9 +1,8 @@
-"""matplotlib figures -> inline SVG elements: deterministic bytes, ids namespaced per chart.
+"""matplotlib figures -> inline SVG elements, ids namespaced per chart.
 
-Every setting that affects the bytes of the SVG is pinned in :data:`RC` and applied with
-``rc_context`` (the user's matplotlibrc does not leak in), and ids are salted per chart,
-so the same results give the same report byte for byte; ids are prefixed per chart, so
-two charts in one page never share an element id.
+The audit report's charts are written as SVG directly (:mod:`clipaudit.report.svg_canvas`);
+this module serves the sweep page's heatmaps, which matplotlib draws. Ids are prefixed per
+chart, so two charts in one page never share an element id.
 
 Text in the SVG is escaped by matplotlib's XML writer; mathtext is switched off so a
 group called ``$x$`` is drawn as written.
@@ -12,30 +11,11 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from html import escape
 
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
-INK = "#1A1A1A"
-
-RC: dict[str, object] = {
-    "svg.hashsalt": "clipaudit",  # the default is random per run; ids must not change
-    "svg.fonttype": "none",  # text stays text: selectable, searchable, smaller, deterministic
-    "svg.image_inline": True,
-    "text.parse_math": False,
-    "font.family": "sans-serif",
-    # DejaVu Sans ships with matplotlib, so layout never depends on the fonts a machine has.
-    "font.sans-serif": ["DejaVu Sans", "Helvetica", "Arial", "sans-serif"],
-    "font.size": 9,
-    "axes.edgecolor": INK,
-    "axes.labelcolor": INK,
-    "xtick.color": INK,
-    "ytick.color": INK,
-    "hatch.linewidth": 0.8,
-    "path.simplify": True,
-}
 _METADATA_OFF = {"Date": None, "Creator": None, "Format": None, "Type": None}
 
 _ROOT_TAG = re.compile(r"<svg\b[^>]*>")
@@ -52,14 +32,6 @@ def figure_to_svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata=_METADATA_OFF, bbox_inches="tight", pad_inches=0.05)
     return buffer.getvalue()
-
-
-def tight_layout(figure: Figure) -> None:
-    """Tighten the layout; very long labels can defeat it, which is harmless (bbox_inches="tight"
-    still crops the figure), so matplotlib's warning about it is not shown to auditors."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Tight layout not applied")
-        figure.tight_layout()
 
 
 def _prefix_ids(tag: str, *, prefix: str) -> str:

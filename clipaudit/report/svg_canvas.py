@@ -68,12 +68,10 @@ class Canvas:
         return f"{self.element_id}-{name}"
 
     def rect(self, x: float, y: float, width: float, height: float, *, fill: str, stroke: str | None = None,
-             stroke_width: float = 1.0, dash: str | None = None) -> None:
+             stroke_width: float = 1.0) -> None:
         attributes = f'x="{_number(x)}" y="{_number(y)}" width="{_number(width)}" height="{_number(height)}" fill="{fill}"'
         if stroke is not None:
             attributes += f' stroke="{stroke}" stroke-width="{_number(stroke_width)}"'
-        if dash is not None:
-            attributes += f' stroke-dasharray="{dash}"'
         self._parts.append(f"<rect {attributes}/>")
 
     def line(self, x1: float, y1: float, x2: float, y2: float, *, stroke: str = INK, width: float = 1.0,

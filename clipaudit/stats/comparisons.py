@@ -137,13 +137,13 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
                                   to_overall(ratios.high))
     entries = []
     reference_name = {"overall": "overall", "rest": "rest"}.get(reference.kind, reference.label)
-    testable = np.array([pairwise_untestable(int(a), int(m), int(b), int(o)) is None
-                         for a, m, b, o in zip(k1, n1, k2, n2)], dtype=bool)
+    untestable = [pairwise_untestable(int(a), int(m), int(b), int(o)) for a, m, b, o in zip(k1, n1, k2, n2)]
+    testable = np.array([reason is None for reason in untestable], dtype=bool)
     exact_p = np.ones(index.size)
     if testable.any():
         exact_p[testable] = fisher_p_values(k1[testable], n1[testable], k2[testable], n2[testable])
     for position, group_index in enumerate(index):
-        a, m, b, o = int(k1[position]), int(n1[position]), int(k2[position]), int(n2[position])
+        a, m, o = int(k1[position]), int(n1[position]), int(n2[position])
         raw_p = float(exact_p[position]) if testable[position] else None
         delta = float(difference[position])
         # The effect is the difference the test compares: group - rest for overall and rest.
@@ -182,7 +182,7 @@ def reference_comparisons(counts: GroupCounts, reference: Reference, metric: str
             "simultaneous_ci_low": None, "simultaneous_ci_high": None, "simultaneous_level": None,
             "direction": "equal" if delta == 0 else ("higher" if delta > 0 else "lower"),
             "worse": bool(worse),
-            "note": None if raw_p is not None else pairwise_untestable(a, m, b, o),
+            "note": untestable[position],
         })
     return entries
 

@@ -27,8 +27,8 @@ Zero-count policy, stated once:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 from statistics import NormalDist
 from typing import Any
 

@@ -37,7 +37,8 @@ from numpy.typing import NDArray
 
 from clipaudit import format
 from clipaudit.errors import ClipauditError
-from clipaudit.stats.comparisons import fill_mdd, group_entries, reference_comparisons, simultaneous_intervals
+from clipaudit.stats.comparisons import (fill_mdd, group_entries, reference_comparisons, selection_factor,
+                                         simultaneous_intervals)
 from clipaudit.stats.disparities import disparity
 from clipaudit.stats.findings import Finding, build_findings
 from clipaudit.stats.groups import FAIRFACE_ORDER, GroupCounts, SliceGroups, group_counts, probe_slice_groups
@@ -272,10 +273,9 @@ def mdd_alpha(settings: StatsSettings, family_size: int) -> float:
 def _fill_mdd(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
     for table in tables:
         tested_groups = int(np.count_nonzero(table.counts.n >= settings.min_n))
-        selection = max(1, tested_groups - 1) if table.reference.spec == "best" and table.reference.kind == "group" \
-            else 1
         fill_mdd(table.entries, table.counts, table.reference, table.metric,
-                 alpha=mdd_alpha(settings, family_size) / selection, power=settings.power)
+                 alpha=mdd_alpha(settings, family_size) / selection_factor(table.reference, tested_groups),
+                 power=settings.power)
 
 
 def _better_on_its_own(item: _Tested, worse_groups: Sequence[str], settings: StatsSettings,

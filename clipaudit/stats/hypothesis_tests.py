@@ -238,13 +238,6 @@ class TrendTest:
     groups_tested: int
 
 
-def _trend_parts(successes: NDArray[np.int64] | NDArray[np.float64], n: NDArray[np.int64],
-                 scores: NDArray[np.float64]) -> NDArray[np.float64]:
-    # Cochran-Armitage T = sum_i t_i (x_i - n_i K / N), vectorised over leading axes.
-    expected = n * (float(np.sum(successes, axis=-1).flat[0]) / float(n.sum()))
-    return np.sum(scores * (np.asarray(successes, dtype=np.float64) - expected), axis=-1)
-
-
 def cochran_armitage_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike | None = None) -> TrendTest:
     """Cochran (1954) - Armitage (1955) test for trend in proportions, two-sided.
 
@@ -263,7 +256,7 @@ def cochran_armitage_test(successes: ArrayLike, n: ArrayLike, scores: ArrayLike 
         raise ClipauditError(f"trend scores must be {successes_arr.size} values, not all equal; got {score_arr.tolist()}")
     total, total_successes = float(n_arr.sum()), int(successes_arr.sum())
     pooled = total_successes / total
-    observed = float(_trend_parts(successes_arr, n_arr, score_arr))
+    observed = float(np.sum(score_arr * (successes_arr - n_arr * pooled)))  # T = sum t_i (x_i - n_i K / N)
     variance = pooled * (1 - pooled) * (float(np.sum(n_arr * score_arr ** 2))
                                         - float(np.sum(n_arr * score_arr)) ** 2 / total)
     z = observed / np.sqrt(variance)

@@ -58,7 +58,7 @@ def spread_interval(successes: ArrayLike, n: ArrayLike, *, confidence: float) ->
     gap_low = max(0.0, float(np.max(differences.low)), float(np.max(-differences.high)))
     gap_high = min(1.0, max(float(np.max(differences.high)), float(np.max(-differences.low))))
     low, high = jeffreys_interval(successes_arr, n_arr, 1.0 - (1.0 - confidence) / groups)
-    # A Wilson upper bound is always positive; a largest lower bound of 0 leaves the ratio up to 1.
+    # A Jeffreys upper bound is always positive; a largest lower bound of 0 leaves the ratio up to 1.
     ratio_low = float(low.min() / high.max())
     ratio_high = 1.0 if float(low.max()) == 0 else min(1.0, float(high.min() / low.max()))
     four_fifths = True if ratio_high < FOUR_FIFTHS else (False if ratio_low >= FOUR_FIFTHS else None)

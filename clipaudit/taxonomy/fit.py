@@ -87,8 +87,8 @@ def unmatched_target_values(probe: Probe, values: set[str]) -> UnmatchedValues |
     """
     if probe.target is None:
         return None
-    unmatched = tuple(sorted(value for value in set(values) - set(probe.class_ids())
-                             if value not in grouped_only_values(probe, {value})))
+    grouped = set(grouped_only_values(probe, values))
+    unmatched = tuple(sorted(set(values) - set(probe.class_ids()) - grouped))
     if not unmatched:
         return None
     closest = tuple(closest_id(value, probe.class_ids()) for value in unmatched)
