@@ -487,3 +487,27 @@ def test_identical_html_across_processes(results: dict, html: str, tmp_path: Pat
     environment = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, env=environment)
     assert out.read_text(encoding="utf-8") == html
+
+
+def test_compiled_templates_are_reused_and_an_unwritable_cache_is_ignored(tmp_path: Path) -> None:
+    from jinja2.bccache import bc_magic
+
+    from clipaudit.report.templating import build_environment
+
+    def page(compiled: Path, *, may_compile: bool = True) -> str:
+        env = build_environment(compiled)
+        if not may_compile:
+            env.compile = lambda *args, **kwargs: pytest.fail("compiled again despite the kept code")
+        return env.get_template("macros.html.j2").render()
+
+    first = page(tmp_path / "compiled")
+    assert sorted((tmp_path / "compiled").iterdir()), "the compiled template was not kept"
+    assert page(tmp_path / "compiled", may_compile=False) == first
+    for cut in (7, len(bc_magic) + 3):  # cut short by a full disk: in the header, in the checksum
+        for kept in (tmp_path / "compiled").iterdir():
+            kept.write_bytes(kept.read_bytes()[:cut])
+        assert page(tmp_path / "compiled") == first
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert page(blocked / "compiled") == first  # the folder cannot be made: rendering goes on without it
+    assert not (blocked / "compiled").exists()
