@@ -12,6 +12,7 @@ import os
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -162,6 +163,51 @@ def test_an_audit_runs_on_a_converted_checkpoint_and_records_how(checkpoint, fac
     # The checkpoint is recorded relative to the output folder (no absolute local path in outputs).
     assert model["spec"] == f"open_clip:tiny:{os.path.relpath(path, out)}" and model["loader"].startswith("converted")
     assert model["checkpoint_sha256"] and model["open_clip_version"] is None
+
+
+def test_a_warm_re_audit_of_a_checkpoint_file_loads_no_model_and_the_activation_keys_the_cache(
+        checkpoint, face_folder, tmp_path):
+    path, _, quick_gelu, _ = checkpoint
+    taxonomy = tmp_path / "gender.yaml"
+    taxonomy.write_text("name: g\ntemplates: ['a photo of a {label}.']\nprobes:\n  - id: gender\n    kind: attribute\n"
+                        "    target: gender\n    classes: [{id: Male, label: man}, {id: Female, label: woman}]\n")
+    cache = tmp_path / "cache"
+
+    def audit(arch: str, out: str) -> dict:
+        code = main(["audit", "--taxonomy", str(taxonomy), "--data", f"csv:{face_folder / 'labels.csv'}",
+                     "--model", f"open_clip:{arch}:{path}", "--out", str(tmp_path / out), "--cache-dir", str(cache),
+                     "--device", "cpu", "--quiet", "--min-n", "5"])
+        assert code == 0
+        return json.loads((tmp_path / out / "results.json").read_text())["manifest"]
+
+    cold, warm = audit("tiny", "cold"), audit("tiny", "warm")
+    assert cold["model_loaded"] and not warm["model_loaded"] and warm["images_encoded"] == 0
+    assert warm["model"]["weights_sha256"] == cold["model"]["weights_sha256"]
+    predictions = [pd.read_parquet(tmp_path / out / "predictions.parquet") for out in ("cold", "warm")]
+    pd.testing.assert_frame_equal(*predictions)
+    if not quick_gelu:  # the same file run with QuickGELU is another model: its own embeddings, not the cache's
+        other = audit("tiny-quickgelu", "other")
+        assert other["model_loaded"] and other["images_encoded"] > 0
+        assert other["model"]["weights_sha256"] != cold["model"]["weights_sha256"]
+        assert other["model"]["checkpoint_sha256"] == cold["model"]["checkpoint_sha256"]
+
+
+def test_the_files_beside_a_checkpoint_are_part_of_its_identity(checkpoint, tmp_path):
+    from clipaudit.models.checkpoint_files import known_files_sha256
+
+    path = checkpoint[0]
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for entry in path.parent.iterdir():
+        (folder / entry.name).write_bytes(entry.read_bytes())
+    spec = f"open_clip:tiny:{folder / path.name}"
+    before = known_files_sha256(spec, cache_dir=tmp_path / "cache")
+    assert before == known_files_sha256(spec, cache_dir=tmp_path / "cache")
+    (folder / "notes.txt").write_text("not read when loading")
+    assert known_files_sha256(spec, cache_dir=tmp_path / "cache") == before
+    (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text().replace('"man"', '"men"', 1) + " ")
+    assert known_files_sha256(spec, cache_dir=tmp_path / "cache") != before
+    assert known_files_sha256("open_clip:ViT-B-32:laion2b_s34b_b79k", cache_dir=tmp_path) is None  # a tag
 
 
 @pytest.mark.parametrize("case, message", [

@@ -17,7 +17,7 @@ from pathlib import Path
 from clipaudit.embed.engine import cached_token_counts
 from clipaudit.files import atomic_write_bytes, cache_key
 from clipaudit.models.base import ModelInfo
-from clipaudit.models.checkpoint_files import checkpoint_files_sha256, checkpoint_folder
+from clipaudit.models.checkpoint_files import known_files_sha256
 from clipaudit.models.devices import resolve_device, resolve_dtype
 from clipaudit.version import __version__
 
@@ -85,7 +85,7 @@ class LazyModel:
 def open_model(spec: str, *, device: str, dtype: str, cache_dir: Path, trust_remote_code: bool,
                load: Callable[[], object], compile: bool = False) -> LazyModel:
     """``spec`` as a LazyModel whose ``load()`` runs only when needed; where the checkpoint's files are
-    not known without loading (open_clip specs, hub ids while online) it is loaded at once."""
+    not known without loading (open_clip pretrained tags, hub ids while online) it is loaded at once."""
     identity = model_identity(spec, device=device, dtype=dtype, cache_dir=cache_dir,
                               trust_remote_code=trust_remote_code, compile=compile)
     model = LazyModel(load, cache_dir=cache_dir, identity=identity)
@@ -97,14 +97,16 @@ def open_model(spec: str, *, device: str, dtype: str, cache_dir: Path, trust_rem
 def model_identity(spec: str, *, device: str, dtype: str, cache_dir: Path, trust_remote_code: bool,
                    compile: bool = False) -> str | None:
     """A key naming everything a loaded model's info depends on, or None when only loading can tell."""
-    folder = checkpoint_folder(spec)
-    if folder is None:
+    files = known_files_sha256(spec, cache_dir=cache_dir)
+    if files is None:
         return None
     device = resolve_device(device)
+    # open_clip and torchvision decide whether an open_clip: spec runs through open_clip or is converted.
     return cache_key(format=MODEL_MEMO_FORMAT, clipaudit=__version__, transformers=_installed("transformers"),
-                     torch=_installed("torch"), spec=spec, device=device,
+                     torch=_installed("torch"), open_clip=_installed("open_clip_torch"),
+                     torchvision=_installed("torchvision"), spec=spec, device=device,
                      dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, compile=compile,
-                     files=checkpoint_files_sha256(folder, cache_dir=cache_dir))
+                     files=files)
 
 
 def _installed(distribution: str) -> str | None:

@@ -6,8 +6,7 @@ from pathlib import Path
 from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo, ZeroShotModel
 from clipaudit.models.demo import DEMO_MODEL_NAME, DEMO_MODEL_SPEC, demo_model_dir
-
-OPEN_CLIP_PREFIX = "open_clip:"
+from clipaudit.models.open_clip_spec import OPEN_CLIP_PREFIX
 
 __all__ = ["ModelInfo", "ZeroShotModel", "load_model", "DEMO_MODEL_SPEC"]
 
@@ -38,7 +37,7 @@ def _load(spec: str, *, device: str, dtype: str, trust_remote_code: bool, cache_
     if spec.startswith(OPEN_CLIP_PREFIX):
         from clipaudit.models.openclip import load_open_clip_model
 
-        return load_open_clip_model(spec, device=device, dtype=dtype)
+        return load_open_clip_model(spec, device=device, dtype=dtype, cache_dir=cache_dir)
     from clipaudit.models.hf import load_hf_model
 
     if spec == DEMO_MODEL_SPEC:

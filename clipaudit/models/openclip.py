@@ -11,11 +11,13 @@ trained that way). The ``openai`` tag is OpenAI's own weights, which transformer
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from clipaudit.errors import ModelError
-from clipaudit.models import OPEN_CLIP_PREFIX
+from clipaudit.models.checkpoint_files import checkpoint_file_sha256
+from clipaudit.models.open_clip_spec import LOCAL_CONFIG, is_file_source, parse_spec
 from clipaudit.models.openai_layout import (
     QUICKGELU_SUFFIX,
     check_layout,
@@ -27,9 +29,7 @@ from clipaudit.models.openai_layout import (
     to_transformers,
 )
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 HUB_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-LOCAL_CONFIG = "open_clip_config.json"
 # The CLIP tokenizer every model of the OpenAI layout uses (byte-level BPE, 49,408 tokens).
 DEFAULT_TOKENIZER = "openai/clip-vit-base-patch32"
 OPENAI_WEIGHTS_IN_TRANSFORMERS = {"ViT-B-32": "openai/clip-vit-base-patch32", "ViT-B-16": "openai/clip-vit-base-patch16",
@@ -40,20 +40,7 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
-    """``open_clip:ARCH:TAG_OR_FILE`` -> (ARCH, TAG_OR_FILE); one line naming the form otherwise."""
-    arch, _, source = spec.removeprefix(OPEN_CLIP_PREFIX).partition(":")
-    if not arch or not source:
-        raise ModelError(f"--model {spec!r}: expected open_clip:ARCH:PRETRAINED_TAG or open_clip:ARCH:FILE "
-                         "(e.g. open_clip:ViT-B-32:laion2b_s34b_b79k or open_clip:ViT-L-14:/models/ckpt.safetensors)")
-    return arch, source
-
-
-def is_file_source(source: str) -> bool:
-    return "/" in source or "\\" in source or source.endswith(CHECKPOINT_SUFFIXES) or Path(source).is_file()
-
-
-def load_open_clip_model(spec: str, *, device: str, dtype: str):
+def load_open_clip_model(spec: str, *, device: str, dtype: str, cache_dir: Path | None):
     """The model an ``open_clip:`` spec names, through open_clip where it imports, else converted."""
     from clipaudit.models.devices import resolve_device, resolve_dtype
 
@@ -62,10 +49,10 @@ def load_open_clip_model(spec: str, *, device: str, dtype: str):
     dtype = resolve_dtype(dtype, device)
     open_clip = importable_open_clip()
     if open_clip is None:
-        return _load_converted(spec, arch, source, device=device, dtype=dtype)
+        return _load_converted(spec, arch, source, device=device, dtype=dtype, cache_dir=cache_dir)
     from clipaudit.models.openclip_adapter import load_with_open_clip
 
-    return load_with_open_clip(open_clip, spec, arch, source, device=device, dtype=dtype)
+    return load_with_open_clip(open_clip, spec, arch, source, device=device, dtype=dtype, cache_dir=cache_dir)
 
 
 def importable_open_clip():
@@ -78,14 +65,14 @@ def importable_open_clip():
     return open_clip
 
 
-def _load_converted(spec: str, arch: str, source: str, *, device: str, dtype: str):
+def _load_converted(spec: str, arch: str, source: str, *, device: str, dtype: str, cache_dir: Path | None):
     from clipaudit.models.hf import load_hf_model, wrap_hf_model
 
     if not is_file_source(source) and source == known_configurations()["openai_tag"]:
         model_id = OPENAI_WEIGHTS_IN_TRANSFORMERS.get(arch.removesuffix(QUICKGELU_SUFFIX))
         if model_id is None:
             raise _unsupported(spec, f"no transformers copy of OpenAI's {arch} weights is known")
-        model = load_hf_model(model_id, device=device, dtype=dtype)
+        model = load_hf_model(model_id, device=device, dtype=dtype, cache_dir=cache_dir)
         model.info = _with(model.info, spec=spec, loader=f"transformers ({model_id}: OpenAI's {arch} weights)")
         return model
     path, hub_repo = _checkpoint(spec, arch, source)
@@ -97,9 +84,18 @@ def _load_converted(spec: str, arch: str, source: str, *, device: str, dtype: st
     config = model_config_from_shapes(state, named, source=str(path))
     model = to_transformers(state, config, quick_gelu=quick_gelu, source=str(path))
     processor = _processor(config["vision_cfg"]["image_size"], preprocess, tokenizer_from=_tokenizer_source(path, hub_repo))
+    checkpoint_sha256 = checkpoint_file_sha256(path, cache_dir=cache_dir)
     return wrap_hf_model(model, processor, spec=spec, name=display_name(arch, source), revision=None, device=device,
                          dtype=dtype, loader="converted into transformers' CLIPModel (open_clip not installed)",
-                         checkpoint_sha256=file_sha256(path))
+                         weights_sha256=converted_weights_sha256(checkpoint_sha256, config, quick_gelu=quick_gelu),
+                         checkpoint_sha256=checkpoint_sha256)
+
+
+def converted_weights_sha256(checkpoint_sha256: str, config: dict, *, quick_gelu: bool) -> str:
+    """The converted model's identity: the checkpoint file and the configuration it runs with (one
+    file runs as ViT-B-32 or ViT-B-32-quickgelu: the same tensors, other embeddings)."""
+    identity = {"checkpoint": checkpoint_sha256, "config": config, "quick_gelu": quick_gelu}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def display_name(arch: str, source: str) -> str:
@@ -184,17 +180,7 @@ def _unsupported(spec: str, why: str) -> ModelError:
 
 
 def _read_json(path: Path) -> dict:
-    import json
-
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _with(info, **changes):

@@ -5,14 +5,17 @@ open_clip's own model, preprocessing and tokenizer run; nothing is converted.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 from PIL import Image
 
 from clipaudit.errors import ModelError
 from clipaudit.models.base import ModelInfo
+from clipaudit.models.checkpoint_files import checkpoint_file_sha256
 from clipaudit.models.hf import DTYPES, state_dict_sha256
-from clipaudit.models.openclip import display_name, file_sha256, is_file_source
+from clipaudit.models.open_clip_spec import is_file_source
+from clipaudit.models.openclip import display_name
 
 
 class OpenClipZeroShotModel:
@@ -40,8 +43,8 @@ class OpenClipZeroShotModel:
         return len(self.tokenizer.encode(prompt)) + 2
 
 
-def load_with_open_clip(open_clip, spec: str, arch: str, source: str, *, device: str,
-                        dtype: str) -> OpenClipZeroShotModel:
+def load_with_open_clip(open_clip, spec: str, arch: str, source: str, *, device: str, dtype: str,
+                        cache_dir: Path | None) -> OpenClipZeroShotModel:
     """``open_clip`` is the imported module (see :func:`clipaudit.models.openclip.importable_open_clip`)."""
     pretrained = source if not is_file_source(source) else str(source)
     try:
@@ -49,7 +52,11 @@ def load_with_open_clip(open_clip, spec: str, arch: str, source: str, *, device:
         tokenizer = open_clip.get_tokenizer(arch)
     except Exception as error:  # open_clip raises RuntimeError, ValueError, OSError... for a bad name or file
         raise ModelError(f"--model {spec!r}: open_clip cannot load it: {' '.join(str(error).split())[:200]}") from None
-    weights_sha256 = state_dict_sha256(model)
+    # A checkpoint file is identified by its (memoised) digest; a pretrained tag's download, which
+    # open_clip resolves itself, by the weights it loaded.
+    checkpoint_sha256 = checkpoint_file_sha256(Path(source).expanduser(), cache_dir=cache_dir) \
+        if is_file_source(source) else None
+    weights_sha256 = checkpoint_sha256 or state_dict_sha256(model)
     model = model.to(device=device, dtype=DTYPES[dtype]).eval()
     bias = getattr(model, "logit_bias", None)
     info = ModelInfo(
@@ -61,6 +68,6 @@ def load_with_open_clip(open_clip, spec: str, arch: str, source: str, *, device:
         logit_bias=0.0 if bias is None else float(bias.detach().float().reshape(-1)[0].item()),
         max_text_tokens=int(getattr(tokenizer, "context_length", 77)), device=device, dtype=dtype,
         loader="open_clip", open_clip_version=getattr(open_clip, "__version__", None),
-        checkpoint_sha256=file_sha256(source) if is_file_source(source) else None,
+        checkpoint_sha256=checkpoint_sha256,
     )
     return OpenClipZeroShotModel(model, preprocess, tokenizer, info)
