@@ -179,3 +179,11 @@ def test_identical_variants_are_dropped_with_a_note():
     assert "'one_template' of clip-denigration asks exactly what 'base' asks" in notes[0]
     kept_again, notes_again = distinct_variants(kept)
     assert kept_again == kept and notes_again == []
+
+
+def test_the_sweep_page_is_the_same_bytes_when_rendered_again(sweep_out):
+    from clipaudit.report.sweep_view import render_sweep_report
+
+    document = json.loads((sweep_out / "sweep.json").read_text())
+    page = render_sweep_report(document)
+    assert "<svg" in page and render_sweep_report(document) == page  # matplotlib's heatmap ids included

@@ -216,7 +216,9 @@ def cmd_compare(arguments: argparse.Namespace) -> int:
 def cmd_report(arguments: argparse.Namespace) -> int:
     from clipaudit.compare import CompareSettings
     from clipaudit.lineup import run_lineup, write_lineup
+    from clipaudit.lineup.run import require_several
 
+    require_several(arguments.audits)  # before any progress line: a refusal is one line
     settings = CompareSettings(alpha=arguments.alpha, confidence=arguments.confidence, min_n=arguments.min_n)
     with progress.shown(not arguments.quiet):
         with progress.step(f"comparing {len(arguments.audits)} audits (paired tests, ranking bootstrap)"):

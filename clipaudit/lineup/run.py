@@ -28,11 +28,16 @@ from clipaudit.vocabulary import direction_phrase
 LINEUP_OUTPUT = "models.html"
 
 
+def require_several(folders: Sequence[str | Path]) -> None:
+    """A lineup compares two audits or more (one audit has its own report.html)."""
+    if len(folders) < 2:
+        raise UsageError("report: give at least two audit output folders to compare (AUDIT_DIR AUDIT_DIR ...)")
+
+
 def run_lineup(folders: Sequence[str | Path], *, settings: CompareSettings = CompareSettings(),
                resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """The lineup document: models, then one table per probe x slice x metric."""
-    if len(folders) < 2:
-        raise UsageError("report: give at least two audit output folders to compare (AUDIT_DIR AUDIT_DIR ...)")
+    require_several(folders)
     audits = [load_audit_output(folder, role=f"audit {index + 1}") for index, folder in enumerate(folders)]
     _require_same_protocol(audits)
     first = audits[0]

@@ -13,10 +13,14 @@ import io
 import re
 from html import escape
 
+import matplotlib
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
 _METADATA_OFF = {"Date": None, "Creator": None, "Format": None, "Type": None}
+# matplotlib salts its SVG ids (clip paths, markers, images) at random unless given a salt: with one,
+# the same figure gives the same bytes, so a sweep page is reproducible.
+_FIXED_ID_SALT = {"svg.hashsalt": "clipaudit"}
 
 _ROOT_TAG = re.compile(r"<svg\b[^>]*>")
 # Inside a tag: matplotlib escapes quotes and angle brackets in attribute values, so a tag
@@ -30,7 +34,8 @@ _SIZE_ATTRIBUTE = re.compile(r'\s(?:width|height)="[^"]*"')
 
 def figure_to_svg(figure: Figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata=_METADATA_OFF, bbox_inches="tight", pad_inches=0.05)
+    with matplotlib.rc_context(_FIXED_ID_SALT):
+        figure.savefig(buffer, format="svg", metadata=_METADATA_OFF, bbox_inches="tight", pad_inches=0.05)
     return buffer.getvalue()
 
 
