@@ -7,6 +7,9 @@ end to end against it.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -172,3 +175,27 @@ def test_demo_retrain_audits_the_retrained_copy(tmp_path, monkeypatch):
     results = json.loads((out / "results.json").read_text())
     # Recorded relative to the output folder (no absolute local path in outputs).
     assert (out / results["manifest"]["model"]["spec"]).resolve() == ASSETS_DIR.resolve()
+
+
+def test_merges_are_learnt_most_frequent_pair_first_and_ties_go_to_the_pair_that_sorts_first():
+    from clipaudit.demo.tiny_clip import learn_merges
+
+    # Sennrich et al. (2016)'s example, the end-of-word mark joined to the last character as CLIP does.
+    words = {("l", "o", "w</w>"): 5, ("l", "o", "w", "e", "r</w>"): 2, ("n", "e", "w", "e", "s", "t</w>"): 6,
+             ("w", "i", "d", "e", "s", "t</w>"): 3}
+    # ('e', 's') and ('s', 't</w>') both occur 9 times: 'e' sorts first.
+    assert learn_merges(words, wanted=3) == [("e", "s"), ("es", "t</w>"), ("l", "o")]
+    assert learn_merges({("a",): 4}, wanted=5) == []  # nothing left to merge
+
+
+def test_a_seeded_tiny_clip_is_the_same_in_every_process(tmp_path):
+    """The tokenizer (hence every embedding row) of `clipaudit demo --untrained SEED` and of the
+    tests' tiny CLIPs must not depend on the process: Python's string hashing differs per process."""
+    script = ("import hashlib, sys\n"
+              "from clipaudit.demo.tiny_clip import BASE_CORPUS, train_tokenizer\n"
+              "from clipaudit.demo.world import caption_corpus\n"
+              "tokenizer = train_tokenizer([BASE_CORPUS, *caption_corpus(seed=1)], vocab_size=640)\n"
+              "print(hashlib.sha256(repr(sorted(tokenizer.get_vocab().items())).encode()).hexdigest())\n")
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
+    assert len(digests) == 1

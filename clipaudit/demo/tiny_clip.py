@@ -2,8 +2,8 @@
 
 Real checkpoints cannot be downloaded on every machine (CI and tests run offline), so tests and
 the demo build a small `transformers.CLIPModel` from a config, with a byte-level BPE tokenizer
-trained locally with `tokenizers` using CLIP's own normalisation and pre-tokenisation, and save
-it with `save_pretrained`. It is then loaded back through exactly the code path a real
+learnt locally (CLIP's own normalisation and pre-tokenisation, run by `tokenizers`; the same
+tokenizer for the same corpus in every process), and save it with `save_pretrained`. It is then loaded back through exactly the code path a real
 checkpoint takes (`AutoModel` / `AutoProcessor`).
 
 `build_tiny_clip` gives random (seeded) weights, for tests: numbers from such a model say
@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ BASE_CORPUS = (
 
 START_TOKEN = "<|startoftext|>"
 END_TOKEN = "<|endoftext|>"
+END_OF_WORD = "</w>"
 
 
 @dataclass(frozen=True)
@@ -50,18 +52,25 @@ class TinyClipConfig:
 
 
 def train_tokenizer(corpus: Iterable[str], *, vocab_size: int):
-    """Train a CLIP-style byte-level BPE tokenizer and wrap it as transformers' CLIPTokenizer."""
-    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, trainers
+    """Train a CLIP-style byte-level BPE tokenizer and wrap it as transformers' CLIPTokenizer.
+
+    Words are split exactly as CLIP splits them (the normaliser and pre-tokeniser below, run by
+    ``tokenizers``); the merges are learnt here rather than by ``tokenizers``' trainer, which numbers
+    the characters it sees at a word's end in a hash set's order and breaks ties between equally
+    frequent pairs by those numbers: the same corpus and seed gave another tokenizer, hence another
+    model, in every process. Here ties go to the pair that sorts first, and ids follow a fixed order.
+    """
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import BPE
     from transformers import CLIPTokenizer
 
-    bpe = Tokenizer(BPE(unk_token=END_TOKEN, end_of_word_suffix="</w>", continuing_subword_prefix=""))
+    splitter = Tokenizer(BPE(unk_token=END_TOKEN, end_of_word_suffix="</w>", continuing_subword_prefix=""))
     # The same normaliser and pre-tokeniser as transformers' CLIPTokenizer, so the merges we
     # learn are the ones it applies.
-    bpe.normalizer = normalizers.Sequence(
+    splitter.normalizer = normalizers.Sequence(
         [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
     )
-    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+    splitter.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(
                 Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
@@ -71,23 +80,52 @@ def train_tokenizer(corpus: Iterable[str], *, vocab_size: int):
             pre_tokenizers.ByteLevel(add_prefix_space=False),
         ]
     )
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[START_TOKEN, END_TOKEN],
-        end_of_word_suffix="</w>",
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(list(corpus), trainer=trainer)
-    with tempfile.TemporaryDirectory() as scratch:
-        vocab_path, merges_path = bpe.model.save(scratch)
-        vocab = _read_json(vocab_path)
-        merges = _read_merges(merges_path)
+    word_counts: Counter[tuple[str, ...]] = Counter()
+    for text in corpus:
+        for word, _ in splitter.pre_tokenizer.pre_tokenize_str(splitter.normalizer.normalize_str(text)):
+            word_counts[(*word[:-1], word[-1] + END_OF_WORD)] += 1
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    word_ends = sorted({symbols[-1] for symbols in word_counts})
+    base = [START_TOKEN, END_TOKEN, *alphabet, *word_ends]
+    merges = learn_merges(word_counts, wanted=max(0, vocab_size - len(base)))
+    vocab = {token: index for index, token in enumerate(dict.fromkeys([*base, *(a + b for a, b in merges)]))}
     # Every byte also needs an end-of-word form ('.</w>', 'é</w>'): without it a word ending in
     # a rare byte maps to the unknown token, which CLIP shares with its end token.
-    for byte_symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        vocab.setdefault(byte_symbol + "</w>", len(vocab))
+    for byte_symbol in alphabet:
+        vocab.setdefault(byte_symbol + END_OF_WORD, len(vocab))
     return CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def learn_merges(word_counts: Mapping[tuple[str, ...], int], *, wanted: int) -> list[tuple[str, str]]:
+    """Byte-pair encoding's merges (Sennrich et al. 2016): up to ``wanted`` times, merge the most
+    frequent adjacent pair of symbols over all words (weighted by their counts); among equally
+    frequent pairs, the one that sorts first."""
+    words = dict(word_counts)
+    merges: list[tuple[str, str]] = []
+    while len(merges) < wanted:
+        pair_counts: Counter[tuple[str, str]] = Counter()
+        for symbols, count in words.items():
+            for pair in zip(symbols, symbols[1:]):
+                pair_counts[pair] += count
+        if not pair_counts:
+            break
+        best = min(pair_counts, key=lambda pair: (-pair_counts[pair], pair))
+        merges.append(best)
+        words = {_merged(symbols, best): count for symbols, count in words.items()}
+    return merges
+
+
+def _merged(symbols: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
+    out: list[str] = []
+    index = 0
+    while index < len(symbols):
+        if index + 1 < len(symbols) and (symbols[index], symbols[index + 1]) == pair:
+            out.append(symbols[index] + symbols[index + 1])
+            index += 2
+        else:
+            out.append(symbols[index])
+            index += 1
+    return tuple(out)
 
 
 def build_tiny_clip(
@@ -178,14 +216,3 @@ def _copy_in_dtype(model, dtype):
     return copy.deepcopy(model).to(dtype)
 
 
-def _read_json(path: str) -> dict[str, int]:
-    import json
-
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _read_merges(path: str) -> list[tuple[str, str]]:
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
-    return [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
