@@ -3,15 +3,18 @@ notebook view of an audit (AuditRun._repr_html_ and its DataFrames), and render 
 charts written as SVG directly."""
 from __future__ import annotations
 
+import copy
 import re
+from html import escape
 
 import pandas as pd
 import pytest
 
 import report_fixtures
+from clipaudit import format
 from clipaudit.audit import AuditRun
 from clipaudit.report import build_report_view, render_report, render_summary_html
-from clipaudit.report.summary_view import KEY_FINDINGS_SHOWN, SCORECARD_COLUMNS
+from clipaudit.report.summary_view import KEY_FINDINGS_SHOWN, SCORECARD_COLUMNS, decided_by
 from clipaudit.stats import StatsSettings
 from test_report import parse
 
@@ -38,8 +41,32 @@ def test_scorecard_has_one_cell_per_probe_and_slice_on_the_headline_metric(resul
         probe = next(p for p in results["probes"] if p["id"] == row.probe_id)
         metric = next(s for s in probe["slices"] if s["id"] == row.slice_id)["metrics"][0]
         assert row.table.metric == probe["metrics"][0] == metric["metric"]
-        assert row.significant == metric["test"]["significant"]
+        assert row.significant == metric["verdict"]["significant"]
         assert row.small_groups == sum(group["small"] for group in metric["groups"])
+
+
+def test_scorecard_cells_read_as_strictly_as_the_tests_and_agree_with_the_findings(results: dict, html: str) -> None:
+    card = build_report_view(results).scorecard
+    found = {(finding["probe"], finding["slice"], finding["metric"]) for finding in results["findings"]}
+    for row in card.rows:
+        disparity, verdict = row.table.disparity, row.table.verdict
+        if (row.probe_id, row.slice_id, row.table.metric) in found:
+            assert row.significant is True
+        shown = (f"gap {format.points_size_number(disparity.gap)}</a> <span class=\"muted\">("
+                 f"{format.points_size_number(disparity.gap_family_ci_low)}&ndash;"
+                 f"{format.points_size_number(disparity.gap_family_ci_high)})</span>")
+        assert shown in html
+        shown = f"p {escape(format.p_value(verdict.p_adjusted))}"
+        if verdict.significant:  # with the group (or test) that decided; a cell with no difference names none
+            shown += f" <span class=\"where\">({escape(decided_by(verdict))})"
+        assert shown in html
+    # results.json from before verdicts existed: the report applies the statistics' own rule
+    older = copy.deepcopy(results)
+    for probe in older["probes"]:
+        for entry in probe["slices"]:
+            for metric in entry["metrics"]:
+                del metric["verdict"]
+    assert [row.significant for row in build_report_view(older).scorecard.rows] == [row.significant for row in card.rows]
 
 
 def test_worst_off_group_is_the_bad_end_of_the_gap(results: dict) -> None:

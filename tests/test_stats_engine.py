@@ -379,3 +379,80 @@ def test_statistics_import_neither_torch_nor_transformers() -> None:
 
     repo_root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], check=False, cwd=repo_root).returncode == 0
+
+
+def test_each_metric_verdict_is_its_strongest_test_and_agrees_with_the_findings(
+        audit: tuple[pd.DataFrame, dict[str, Any]]) -> None:
+    _, results = audit
+    found = {(f["probe"], f["slice"], f["metric"]) for f in results["findings"]}
+    verdicts = 0
+    for probe in results["probes"]:
+        for slice_entry in probe["slices"]:
+            for entry in slice_entry["metrics"]:
+                tests = [t for t in (entry["test"], entry["trend"], *entry["comparisons"])
+                         if t is not None and t["p_adjusted"] is not None]
+                verdict = entry["verdict"]
+                if not tests:
+                    assert verdict is None
+                    continue
+                verdicts += 1
+                significant = [t for t in tests if t["significant"]]
+                assert verdict["significant"] == bool(significant)
+                assert verdict["p_adjusted"] == min(t["p_adjusted"] for t in (significant or tests))
+                if (probe["id"], slice_entry["id"], entry["metric"]) in found:
+                    assert verdict["significant"] and verdict["source"] == "pairwise"
+    assert verdicts > 10
+    # Black's harm rate is twice the others': found against the rest even where the omnibus, which
+    # pays k-fold for its choice of group on top of the family's correction, might not be significant.
+    race = metric_entry(results, "denigration", "race", "harm_rate")
+    assert race["verdict"] == {"significant": True, "p_adjusted": race["verdict"]["p_adjusted"],
+                               "source": "pairwise", "group": "Black"}
+
+
+def test_the_gaps_family_interval_is_the_simultaneous_one_at_the_tests_level(
+        audit: tuple[pd.DataFrame, dict[str, Any]]) -> None:
+    from clipaudit.stats import spread_interval
+
+    _, results = audit
+    statistics = results["statistics"]
+    found = {(f["probe"], f["slice"], f["metric"]) for f in results["findings"]}
+    level = 1 - (1 - statistics["confidence"]) / statistics["family_size"]
+    checked = 0
+    for probe in results["probes"]:
+        for slice_entry in probe["slices"]:
+            for entry in slice_entry["metrics"]:
+                disparity = entry["disparity"]
+                compared = [g for g in entry["groups"] if g["n"] >= statistics["min_n"]]
+                if len(compared) < 2:
+                    assert disparity["gap_family_ci_low"] is None and disparity["family_level"] is None
+                    continue
+                expected = spread_interval([g["successes"] for g in compared], [g["n"] for g in compared],
+                                           confidence=level)
+                assert disparity["family_level"] == pytest.approx(level, abs=1e-15)
+                assert disparity["gap_family_ci_high"] == expected.gap_high
+                # |group - overall| <= gap: a comparison's simultaneous bound raises the gap's lower bound
+                bounds = [max(c["simultaneous_ci_low"], -c["simultaneous_ci_high"]) for c in entry["comparisons"]
+                          if c["simultaneous_ci_low"] is not None]
+                assert disparity["gap_family_ci_low"] == max([expected.gap_low, *bounds])
+                if (probe["id"], slice_entry["id"], entry["metric"]) in found:
+                    assert disparity["gap_family_ci_low"] > 0  # a finding's gap is bounded away from 0
+                # as strict as the tests, hence never narrower than the slice's own 95% interval
+                assert disparity["gap_family_ci_low"] <= disparity["gap_ci_low"] <= disparity["gap"]
+                assert disparity["gap"] <= disparity["gap_ci_high"] <= disparity["gap_family_ci_high"]
+                checked += 1
+    assert checked > 10 and f"{level:.6g}" in statistics["gap_family_interval"]
+
+
+def test_the_gaps_family_interval_takes_no_bound_from_a_reference_a_small_group_can_pull_outside():
+    """Against overall, |group - overall| <= gap holds only when every image belongs to a compared group."""
+    from clipaudit.stats.groups import GroupCounts
+    from clipaudit.stats.verdicts import family_gap_interval
+
+    # Two compared groups at 10% and 12%, and a small group at 100% that lifts the overall rate to 30%.
+    counts = GroupCounts(labels=("A", "B", "tiny"), values=(("A",), ("B",), ("tiny",)),
+                         n=np.array([100, 100, 20]), successes=np.array([10, 12, 20]))
+    outside = [{"simultaneous_ci_low": -0.35, "simultaneous_ci_high": -0.05}]  # A - overall, clear of 0
+    for kind, small_group_n, bounded in (("overall", 20, False), ("group", 20, True), ("overall", 0, True)):
+        counts.n[2] = counts.successes[2] = small_group_n
+        low, _ = family_gap_interval(counts, outside, kind, min_n=30, level=0.999)
+        assert (low == 0.05) is bounded, (kind, small_group_n)

@@ -12,6 +12,7 @@ from typing import Any
 
 from clipaudit.files import shown_location
 from clipaudit.models.demo import DEMO_MODEL_SPEC
+from clipaudit.stats.verdicts import metric_verdict
 from clipaudit.taxonomy import protocol_class
 from clipaudit.vocabulary import metric_label
 
@@ -33,6 +34,7 @@ from .view_model import (
     SliceView,
     StatisticsSettings,
     TaxonomyPart,
+    Verdict,
 )
 
 DEMO_DATASET_PREFIX = "synthetic"
@@ -201,6 +203,7 @@ def _build_slice(raw_slice: Mapping[str, Any], probe_id: str, probe_anchor: str,
             empty_groups=tuple(str(group) for group in raw_metric["empty_groups"]),
             disparity=_disparity(raw_metric["disparity"]),
             test=_group_test(raw_metric["test"]),
+            verdict=_verdict(raw_metric),
             overall=_rate(overall[metric]),
             attributes=attributes,
             trend=_group_test(raw_metric.get("trend")),
@@ -241,7 +244,19 @@ def _disparity(raw: Mapping[str, Any]) -> Disparity:
         groups_compared=int(raw["groups_compared"]),
         gap_ci_low=raw.get("gap_ci_low"),
         gap_ci_high=raw.get("gap_ci_high"),
+        gap_family_ci_low=raw.get("gap_family_ci_low"),
+        gap_family_ci_high=raw.get("gap_family_ci_high"),
+        family_level=raw.get("family_level"),
     )
+
+
+def _verdict(raw_metric: Mapping[str, Any]) -> Verdict | None:
+    # results.json written before verdicts existed: the same rule, applied to its tests here.
+    raw = raw_metric["verdict"] if "verdict" in raw_metric else metric_verdict(dict(raw_metric))
+    if raw is None:
+        return None
+    return Verdict(significant=bool(raw["significant"]), p_adjusted=float(raw["p_adjusted"]),
+                   source=str(raw["source"]), group=_optional_str(raw["group"]))
 
 
 def _group_test(raw: Mapping[str, Any] | None) -> GroupTest | None:

@@ -2,8 +2,9 @@
 
 Each is one small function of the statistics' own results (the tables and findings of the
 view), so a change in how the statistics decide significance, intervals or findings shows here
-without a second rule: significant is the omnibus test's ``significant``, the gap and its
-interval are the disparity's, the findings keep results.json's order.
+without a second rule: significant is the metric's verdict (any of its tests significant after the
+family's correction: :mod:`clipaudit.stats.verdicts`), the gap and its interval are the disparity's
+(the interval at the tests' strictness), the findings keep results.json's order.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 from clipaudit import format
 from clipaudit.vocabulary import higher_is_worse
 
-from .view_model import Finding, GroupRow, MetricTable, ProbeView, StatisticsSettings
+from .view_model import Finding, GroupRow, MetricTable, ProbeView, StatisticsSettings, Verdict
 
 #: The scorecard's columns as data (:func:`scorecard_records`, ``AuditRun.scorecard()``).
-SCORECARD_COLUMNS = ("probe", "slice", "metric", "worst_group", "worst_value", "gap", "gap_ci_low", "gap_ci_high",
-                     "significant", "p_adjusted", "findings", "small_groups", "empty_groups")
+SCORECARD_COLUMNS = ("probe", "slice", "metric", "worst_group", "worst_value", "gap", "gap_family_ci_low",
+                     "gap_family_ci_high", "gap_ci_low", "gap_ci_high", "significant", "p_adjusted", "decided_by",
+                     "findings", "small_groups", "empty_groups")
 #: At most this many key findings on the first screen, one per disparity; the rest are listed below them.
 KEY_FINDINGS_SHOWN = 5
 
@@ -82,7 +84,7 @@ def scorecard(probes: Sequence[ProbeView], findings: Sequence[Finding]) -> Score
                 slice_id=slice_view.id,
                 table=headline,
                 worst=worst_off_group(headline),
-                significant=None if headline.test is None else headline.test.significant,
+                significant=None if headline.verdict is None else headline.verdict.significant,
                 findings=sum(findings_per_table.get(f"#{table.anchor}", 0) for table in slice_view.tables),
                 small_groups=sum(1 for row in headline.rows if row.small),
                 empty_groups=len(headline.empty_groups),
@@ -95,6 +97,13 @@ def scorecard(probes: Sequence[ProbeView], findings: Sequence[Finding]) -> Score
             lines.append(ScorecardLine(probe_id=probe.id, metric=next(iter(cells.values())).table.metric,
                                        cells=tuple(cells.get(slice_id) for slice_id in slices)))
     return Scorecard(slices=slices, lines=tuple(lines), rows=tuple(rows))
+
+
+def decided_by(verdict: Verdict) -> str:
+    """Which test a verdict's p-value is: 'across groups', 'trend' or the compared group's name."""
+    if verdict.source == "pairwise" and verdict.group is not None:
+        return verdict.group
+    return "trend" if verdict.source == "trend" else "across groups"
 
 
 def worst_off_group(table: MetricTable) -> GroupRow | None:
@@ -113,7 +122,7 @@ def key_findings(findings: Sequence[Finding], tables: Sequence[MetricTable]) -> 
 
 def verdict(findings: Sequence[Finding], tables: Sequence[MetricTable], statistics: StatisticsSettings) -> str:
     """One sentence: how many disparities the findings name, out of how many were tested, and how."""
-    tested = sum(1 for table in tables if table.test is not None)
+    tested = sum(1 for table in tables if table.verdict is not None)
     worse = sum(1 for finding in findings if finding.worse is True)
     correction = f"{statistics.correction_label} correction across {format.or_dash(statistics.family_size)} tests"
     if tested == 0:  # the manifest's alert, shown above the verdict, says why and what --min-n would allow
@@ -132,9 +141,11 @@ def scorecard_records(card: Scorecard) -> list[dict[str, object]]:
         {"probe": row.probe_id, "slice": row.slice_id, "metric": row.table.metric,
          "worst_group": None if row.worst is None else row.worst.group,
          "worst_value": None if row.worst is None else row.worst.rate.value,
-         "gap": row.table.disparity.gap, "gap_ci_low": row.table.disparity.gap_ci_low,
+         "gap": row.table.disparity.gap, "gap_family_ci_low": row.table.disparity.gap_family_ci_low,
+         "gap_family_ci_high": row.table.disparity.gap_family_ci_high, "gap_ci_low": row.table.disparity.gap_ci_low,
          "gap_ci_high": row.table.disparity.gap_ci_high, "significant": row.significant,
-         "p_adjusted": None if row.table.test is None else row.table.test.p_adjusted,
+         "p_adjusted": None if row.table.verdict is None else row.table.verdict.p_adjusted,
+         "decided_by": None if row.table.verdict is None else decided_by(row.table.verdict),
          "findings": row.findings, "small_groups": row.small_groups, "empty_groups": row.empty_groups}
         for row in card.rows
     ]

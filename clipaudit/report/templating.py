@@ -23,6 +23,8 @@ from clipaudit.files import shown_location
 from clipaudit.stats.multiple import CORRECTION_LABELS, CORRECTION_NAMES
 from clipaudit.vocabulary import metric_label, metric_words
 
+from .summary_view import decided_by
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 COMPILED_TEMPLATES_DIR = TEMPLATES_DIR / "__pycache__"
 
@@ -49,6 +51,7 @@ FILTERS = {
     "metric_label": metric_label,
     "metric_words": metric_words,
     "location": shown_location,
+    "decided_by": decided_by,
 }
 
 

@@ -67,6 +67,19 @@ class Disparity:
     groups_compared: int
     gap_ci_low: float | None = None
     gap_ci_high: float | None = None
+    gap_family_ci_low: float | None = None  # at the tests' strictness (clipaudit.stats.verdicts)
+    gap_family_ci_high: float | None = None
+    family_level: float | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Do the groups differ on this metric: any of its tests significant after the family's correction."""
+
+    significant: bool
+    p_adjusted: float
+    source: str  # omnibus, trend or pairwise
+    group: str | None  # the compared group of a pairwise source
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class MetricTable:
     overall: Rate
     attributes: tuple[str, ...]
     trend: GroupTest | None = None
+    verdict: Verdict | None = None  # None: no test could run
     reference_label: str | None = None
     direction: str | None = None
     note: str | None = None

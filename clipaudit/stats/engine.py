@@ -51,6 +51,7 @@ from clipaudit.stats.reference import Reference, resolve_reference
 from clipaudit.stats.settings import GROUP_REFERENCE_PREFIX, StatsSettings
 from clipaudit.stats.significance import EFFECT_TOLERANCE, correct_family
 from clipaudit.stats.spread import FOUR_FIFTHS, SPREAD_METHOD, spread_interval
+from clipaudit.stats.verdicts import family_gap_interval, family_level, metric_verdict
 from clipaudit.vocabulary import direction_phrase, higher_is_worse, slice_id as slice_id_of
 
 
@@ -143,11 +144,12 @@ class _Tested:
 
 @dataclass
 class _GroupTable:
-    # A metric's group entries awaiting their MDD at the adjusted level.
+    # A metric's entry awaiting what needs the family's size: the groups' MDD, the verdict, the family interval.
     entries: list[dict[str, Any]]
     counts: GroupCounts
     reference: Reference
     metric: str
+    metric_entry: dict[str, Any]
 
 
 def _disparity_entry(counts: GroupCounts, settings: StatsSettings) -> dict[str, Any]:
@@ -204,8 +206,7 @@ def _metric_entry(probe: ProbeSpec, groups: SliceGroups, metric: str, counts: Gr
             tested.append(_Tested("pairwise", probe, slice_id, metric, counts, comparison,
                                   float(comparison["effect"]), reference, tuple(groups.attributes)))
     group_list = group_entries(counts, groups.attributes, reference, settings)
-    tables.append(_GroupTable(group_list, counts, reference, metric))
-    return {"metric": metric,
+    entry = {"metric": metric,
             "direction": direction_phrase(metric),
             "groups": group_list,
             "empty_groups": [label for label, n in zip(counts.labels, counts.n) if n == 0],
@@ -217,6 +218,8 @@ def _metric_entry(probe: ProbeSpec, groups: SliceGroups, metric: str, counts: Gr
             "trend_note": trend_note,
             "comparisons": comparisons,
             "note": note}
+    tables.append(_GroupTable(group_list, counts, reference, metric, entry))
+    return entry
 
 
 def _probe_entry(predictions: pd.DataFrame, rows: NDArray[np.intp], probe: ProbeSpec,
@@ -268,6 +271,19 @@ def mdd_alpha(settings: StatsSettings, family_size: int) -> float:
     Bonferroni) asks of a test in a family of ``m`` (Holm's later steps are less strict, BH's
     up to ``alpha``; this is the level a single disparity must reach on its own)."""
     return settings.alpha / max(1, family_size)
+
+
+def _fill_family_level(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
+    """Each metric's verdict and its gap's family interval (:mod:`clipaudit.stats.verdicts`)."""
+    level = family_level(settings.confidence, family_size)
+    for table in tables:
+        entry = table.metric_entry
+        entry["verdict"] = metric_verdict(entry)
+        bounds = family_gap_interval(table.counts, entry["comparisons"], table.reference.kind, min_n=settings.min_n,
+                                     level=level)
+        entry["disparity"].update(gap_family_ci_low=None if bounds is None else bounds[0],
+                                  gap_family_ci_high=None if bounds is None else bounds[1],
+                                  family_level=None if bounds is None else level)
 
 
 def _fill_mdd(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
@@ -386,6 +402,7 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                      for probe in probe_list]
     _adjust_family(tested, settings)
     _fill_mdd(tables, settings, len(tested))
+    _fill_family_level(tables, settings, len(tested))
     findings = _findings(tested, settings)
     untested = sum(1 for probe in probe_entries for slice_entry in probe["slices"]
                    for metric in slice_entry["metrics"] if metric["test"] is None)
@@ -407,6 +424,13 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                   "ratio_interval": "log (Katz et al. 1978); odds ratio: logit (Woolf 1955); "
                                     "Haldane-Anscombe +0.5 on zero cells; per comparison (none against best)",
                   "spread_interval": SPREAD_METHOD,
+                  "gap_family_interval": (f"the gap's simultaneous interval at the family's level "
+                                          f"1 - {1 - settings.confidence:g} / {max(1, len(tested))} = "
+                                          f"{family_level(settings.confidence, len(tested)):.6g} "
+                                          "(gap_family_ci_*): as strict as the tests; its lower bound at least the "
+                                          "comparisons' simultaneous bounds on |group - reference| (<= gap)"),
+                  "verdict": ("per slice x metric: significant when any of its tests (omnibus, trend, a group "
+                              "comparison) is significant after the correction; p_adjusted is that test's"),
                   "four_fifths_rule": (f"true when the simultaneous interval of min / max lies wholly below "
                                        f"{FOUR_FIFTHS:g}, false when wholly at or above, null when undecided"),
                   "mdd_alpha": mdd_alpha(settings, len(tested)),
