@@ -12,7 +12,7 @@
 
 The model has ViT-L/14-336's shapes (CLIPConfig, random weights: nothing is downloaded) and the
 images are FairFace-val-sized (10,954 synthetic 224-px JPEGs in FairFace's layout). ``--small``
-runs the same on the CPU with the tiny demo-sized CLIP and 300 images (about two minutes on two
+runs the same on the CPU with the tiny demo-sized CLIP and 300 images (under a minute on two
 cores). CUDA is used where torch sees a GPU; neither torchvision nor open_clip is needed. The
 rates of 2-4 are each the best of three turns taken in rotation, so that load from other
 processes on a shared machine falls on all of them alike.
