@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from pathlib import Path
 
@@ -358,9 +359,57 @@ def test_hub_images_are_fingerprinted_from_the_encoders_reads(tmp_path: Path, ti
     embed_images(model, cold, cache_dir=cache_dir, progress=False, shard_images=1)
     expected = load_dataset(spec).fingerprint  # the separate pass
     assert cold.fingerprint == expected
-    warm = load_dataset(spec)  # no memo for hub rows: the cached shards are checked by reading them, in batches
+    warm = load_dataset(spec)  # no cache folder, no memo: the cached shards are checked by reading them, in batches
     again = embed_images(model, warm, cache_dir=cache_dir, progress=False, shard_images=1)
     assert (again.images_from_cache, again.images_encoded) == (2, 0) and warm.fingerprint == expected
+
+
+def _age(folder: Path) -> None:
+    """Files modified just now are not memoised (a write may still be under way): make them older."""
+    for arrow in folder.rglob("*.arrow"):
+        os.utime(arrow, (arrow.stat().st_atime - 60, arrow.stat().st_mtime - 60))
+
+
+def test_an_unchanged_hub_table_is_fingerprinted_and_checked_without_reading_an_image(
+        tmp_path: Path, tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clipaudit.data.hub import HubImageDataset
+    from clipaudit.embed import embed_images
+    from clipaudit.models import load_model
+
+    folder = _hub_fixture(tmp_path, list(FAIRFACE_RACES))
+    _age(folder)
+    spec, cache_dir = f"hf:{folder}:validation", tmp_path / "cache"
+    model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
+    expected = load_dataset(spec).fingerprint
+    embed_images(model, load_dataset(spec, cache_dir=cache_dir), cache_dir=cache_dir, progress=False, shard_images=1)
+    reads: list[int] = []
+    original = HubImageDataset._cell_bytes
+    monkeypatch.setattr(HubImageDataset, "_cell_bytes", lambda self, index, cell: reads.append(index) or
+                        original(self, index, cell))
+    warm = load_dataset(spec, cache_dir=cache_dir)
+    again = embed_images(model, warm, cache_dir=cache_dir, progress=False, shard_images=1)
+    assert (again.images_from_cache, again.images_encoded) == (2, 0)
+    assert warm.fingerprint == expected and reads == []
+    # Any change to the table's files misses the memo: the images are read (and the shards checked) again.
+    _age(folder)
+    changed = load_dataset(spec, cache_dir=cache_dir)
+    assert changed.known_digests() == {} and changed.fingerprint == expected and sorted(reads) == [0, 1]
+
+
+def test_a_hub_table_whose_cells_point_to_files_is_never_memoised(tmp_path: Path) -> None:
+    from test_robustness_data import hub_folder
+
+    folder = hub_folder(tmp_path, [None, "../secret.jpg"])
+    _age(folder)
+    dataset = load_dataset(f"hf:{folder}", cache_dir=tmp_path / "cache")
+    assert dataset.fingerprint
+    assert not list((tmp_path / "cache").rglob("table-*.json"))  # the outside file is not in the key
+    embedded = tmp_path / "embedded"
+    embedded.mkdir()
+    folder = hub_folder(embedded, [None, None])
+    _age(folder)
+    assert load_dataset(f"hf:{folder}", cache_dir=tmp_path / "cache").fingerprint
+    assert len(list((tmp_path / "cache").rglob("table-*.json"))) == 1
 
 
 def test_hub_class_labels_become_fairface_names(tmp_path: Path) -> None:

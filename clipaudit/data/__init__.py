@@ -36,11 +36,12 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None) -> ImageDataset:
     """The dataset a SPEC names; raises DataError (one line) for anything unusable.
 
     ``cache_dir`` is where ``synthetic`` renders its images (default
-    ``$CLIPAUDIT_CACHE_DIR`` or ``~/.cache/clipaudit``) and where image folders keep the digests
-    of their files, so that the fingerprint of an unchanged folder reads no image again.
+    ``$CLIPAUDIT_CACHE_DIR`` or ``~/.cache/clipaudit``) and where image folders and ``hf:`` tables
+    keep the digests of their images, so that the fingerprint of an unchanged dataset reads no
+    image again.
     """
     dataset = _load_dataset(spec, cache_dir=cache_dir)
-    if cache_dir is not None and isinstance(dataset, FolderImageDataset):
+    if cache_dir is not None:
         dataset.memoise_digests(cache_dir)
     return dataset
 

@@ -211,6 +211,10 @@ class ImageDataset:
         """sha256 naming the rows (their image ids, in order) but not their bytes: read no image."""
         return image_ids_key(self.frame["image_id"].astype(str))
 
+    def memoise_digests(self, cache_dir: Path | None) -> None:
+        """Keep the images' digests in ``cache_dir`` for the next run, where the dataset can tell an
+        unchanged image without reading it (folders by each file's stat, tables by their files')."""
+
     def known_digests(self) -> dict[int, bytes]:
         """The digest of each image that is known without reading it: none here (folders memoise theirs)."""
         return {}

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clipaudit.data.base import MISSING, ImageDataset, digest_and_check, note_unreadable, require_complete
+from clipaudit.data.base import (MISSING, ImageDataset, digest_and_check, header_problem, note_unreadable,
+                                 require_complete)
+from clipaudit.data.table_digests import TableDigestMemo
 from clipaudit.data.safe_files import (
     MAX_IMAGE_BYTES,
     MAX_TABLE_BYTES,
@@ -98,6 +100,37 @@ class HubImageDataset(ImageDataset):
         self._images = _undecoded_images(dataset, image_column)
         self._path_roots = tuple(real_folder(root) for root in path_roots)
         _require_distinct_paths(self._images, image_column, self._path_roots[0], spec=spec)
+        # The Arrow files the rows are read from, in order (none: a table in memory, or rows
+        # picked through an indices mapping, whose order those files do not fix).
+        self._table_files = [] if getattr(dataset, "_indices", None) is not None else \
+            [entry["filename"] for entry in dataset.cache_files]
+        self._digest_memo = TableDigestMemo(None, len(self))
+        self._seen: dict[int, tuple[bytes, str | None]] = {}
+
+    def memoise_digests(self, cache_dir: Path | None) -> None:
+        """Keep every row's digest in ``cache_dir`` under what ``stat`` says of the table's files,
+        when the images are stored in them (:mod:`clipaudit.data.table_digests`)."""
+        files = self._table_files if _images_embedded(self._images, self.image_column) else []
+        self._digest_memo = TableDigestMemo.for_files(cache_dir, files, column=self.image_column, rows=len(self))
+
+    def known_digests(self) -> dict[int, bytes]:
+        """Every row's memoised digest when the table is unchanged (no image read); else none."""
+        remembered = self._digest_memo.load()
+        if remembered is None:
+            return {}
+        for row, (digest, problem) in enumerate(remembered):
+            self._seen[row] = (digest, problem)
+            if problem:
+                self.unreadable_found.add(f"{self.image_id(row)} ({problem})")
+        return {row: digest for row, (digest, _) in enumerate(remembered)}
+
+    def remember_digests(self, hashed) -> None:
+        for entry in hashed:
+            self._seen[entry.row] = (entry.digest, entry.problem)
+        self.save_digests()
+
+    def save_digests(self) -> None:
+        self._digest_memo.save(self._seen)
 
     def _image_location(self, index: int) -> str:
         return f"{self.spec}: row {index}"
@@ -106,11 +139,16 @@ class HubImageDataset(ImageDataset):
         return self._cell_bytes(index, self._images[index][self.image_column])
 
     def _image_digests(self) -> Iterator[bytes]:
+        known = self.known_digests()
+        if len(known) == len(self):
+            return iter([known[row] for row in range(len(self))])
         return self._digests_in_batches(self._images, range(len(self)))
 
     def digests_of(self, rows) -> dict[int, bytes]:
         rows = list(rows)
-        return dict(zip(rows, self._digests_in_batches(self._images.select(rows), rows)))
+        digests = dict(zip(rows, self._digests_in_batches(self._images.select(rows), rows)))
+        self.save_digests()
+        return digests
 
     def _digests_in_batches(self, images, rows) -> Iterator[bytes]:
         # Reading rows in batches is ~50x faster than one by one through the thread pool.
@@ -119,9 +157,12 @@ class HubImageDataset(ImageDataset):
             for cell in batch[self.image_column]:
                 index = next(indices)
                 try:
-                    yield digest_and_check(self, index, self._cell_bytes(index, cell))
+                    encoded = self._cell_bytes(index, cell)
+                    digest, problem = digest_and_check(self, index, encoded), header_problem(encoded)
                 except UnreadableImage as error:
-                    yield note_unreadable(self, error)
+                    digest, problem = note_unreadable(self, error), error.reason
+                self._seen[index] = (digest, problem)
+                yield digest
 
     def _cell_bytes(self, index: int, cell: Any) -> bytes:
         try:
@@ -278,6 +319,19 @@ def _in_fairface_spelling(column: str, values: pd.Series) -> pd.Series:
         return values
     mapping = fairface_mapping(column, values)
     return values if mapping is None else values.map(mapping)
+
+
+def _images_embedded(images: datasets.Dataset, image_column: str) -> bool:
+    """Whether every image cell holds its bytes (a raw-bytes column, or Image cells with bytes), so
+    the table's own files hold every image; a cell with a path only reads a file outside them."""
+    import pyarrow as pa
+
+    column = images.data.column(image_column)
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return True
+    if not pa.types.is_struct(column.type) or column.type.get_field_index("bytes") < 0:
+        return False
+    return all(chunk.field("bytes").null_count == 0 for chunk in column.chunks)
 
 
 def _undecoded_images(dataset: datasets.Dataset, image_column: str) -> datasets.Dataset:

@@ -1,0 +1,76 @@
+"""The image digests of a table dataset (``hf:``) whose image bytes live in its Arrow files,
+memoised in the cache under what ``stat`` says of those files, so that fingerprinting an unchanged
+table, or checking cached shards against it, reads no image again.
+
+Any change to one of the files (size, modification or change time, inode) gives another key, so a
+stale digest is never served; a file modified within :data:`~clipaudit.files.RACY_WINDOW_S` of the
+run is not memoised. A table whose image cells point to files outside it (paths instead of bytes)
+is never memoised: those files are not covered by the key.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from clipaudit.files import RACY_WINDOW_S, atomic_write_bytes, cache_key
+
+TABLE_DIGEST_MEMO_FORMAT = 1
+
+
+class TableDigestMemo:
+    """Every row's (digest, problem) of one table, stored once all rows are known."""
+
+    def __init__(self, path: Path | None, rows: int):
+        self.path = path
+        self.rows = rows
+
+    @classmethod
+    def for_files(cls, cache_dir: Path | None, files: Sequence[str], *, column: str, rows: int) -> TableDigestMemo:
+        """The memo of the table made of ``files`` (its Arrow files, in order); none without a cache
+        folder, without files (a table in memory) or when a file cannot be looked at or just changed."""
+        if cache_dir is None or not files:
+            return cls(None, rows)
+        signatures = []
+        for name in files:
+            try:
+                status = os.stat(name)
+            except OSError:
+                return cls(None, rows)
+            if time.time() - status.st_mtime < RACY_WINDOW_S:
+                return cls(None, rows)
+            signatures.append([str(Path(name).resolve()), status.st_size, status.st_mtime_ns, status.st_ctime_ns,
+                               status.st_ino, status.st_dev])
+        key = cache_key(format=TABLE_DIGEST_MEMO_FORMAT, files=signatures, column=column, rows=rows)
+        return cls(Path(cache_dir) / "digests" / f"table-{key}.json", rows)
+
+    def __getstate__(self) -> dict:  # pickled into DataLoader workers: they never memoise
+        return {"path": None, "rows": self.rows}
+
+    def load(self) -> list[tuple[bytes, str | None]] | None:
+        """Every row's (digest, problem), or None when not memoised (or the memo is damaged)."""
+        if self.path is None:
+            return None
+        try:
+            stored = json.loads(self.path.read_bytes())
+            digests = bytes.fromhex(stored["digests"])
+            problems = {int(row): str(problem) for row, problem in stored["problems"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if stored.get("format") != TABLE_DIGEST_MEMO_FORMAT or len(digests) != 32 * self.rows:
+            return None
+        return [(digests[32 * row:32 * (row + 1)], problems.get(row)) for row in range(self.rows)]
+
+    def save(self, known: dict[int, tuple[bytes, str | None]]) -> None:
+        """Store the rows' digests once every row is known; a cache that cannot be written is skipped."""
+        if self.path is None or len(known) != self.rows or self.path.exists():
+            return
+        document = {"format": TABLE_DIGEST_MEMO_FORMAT, "rows": self.rows,
+                    "digests": b"".join(known[row][0] for row in range(self.rows)).hex(),
+                    "problems": {str(row): problem for row, (_, problem) in known.items() if problem}}
+        try:
+            atomic_write_bytes(self.path, json.dumps(document).encode())
+        except OSError:
+            pass  # a memo only saves time; the digests themselves are right either way
