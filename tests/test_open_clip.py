@@ -8,6 +8,7 @@ class token, ``ln_post`` then ``proj``; causal text tower pooled at the highest 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import math
 
@@ -208,6 +209,26 @@ def test_the_files_beside_a_checkpoint_are_part_of_its_identity(checkpoint, tmp_
     (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text().replace('"man"', '"men"', 1) + " ")
     assert known_files_sha256(spec, cache_dir=tmp_path / "cache") != before
     assert known_files_sha256("open_clip:ViT-B-32:laion2b_s34b_b79k", cache_dir=tmp_path) is None  # a tag
+    for odd_name in (".epoch3.pt", "tf_model_ft.pt"):  # names a transformers folder would skip
+        odd = folder / odd_name
+        odd.write_bytes(b"weights, first version")
+        first = known_files_sha256(f"open_clip:tiny:{odd}", cache_dir=None)
+        odd.write_bytes(b"weights, second version")
+        assert known_files_sha256(f"open_clip:tiny:{odd}", cache_dir=None) != first, odd_name
+
+
+def test_open_clips_version_keys_the_embedding_cache_of_the_models_it_runs():
+    from dataclasses import replace
+
+    from clipaudit.embed.engine import text_cache_path
+    from clipaudit.models.base import ModelInfo
+
+    info = ModelInfo(spec="open_clip:ViT-B-32:/m.pt", name="m", revision=None, weights_sha256="0" * 64,
+                     preprocessing_sha256="1" * 64, tokenizer_sha256="2" * 64, architecture="open_clip ViT-B-32",
+                     activation="softmax", logit_scale=100.0, logit_bias=0.0, max_text_tokens=77, device="cpu",
+                     dtype="fp32", loader="open_clip", open_clip_version="2.24.0")
+    upgraded = replace(info, open_clip_version="2.26.1")
+    assert text_cache_path(Path("c"), info) != text_cache_path(Path("c"), upgraded)
 
 
 @pytest.mark.parametrize("case, message", [

@@ -489,7 +489,7 @@ def test_identical_html_across_processes(results: dict, html: str, tmp_path: Pat
     assert out.read_text(encoding="utf-8") == html
 
 
-def test_compiled_templates_are_reused_and_an_unwritable_cache_is_ignored(tmp_path: Path) -> None:
+def test_compiled_templates_are_reused_and_an_unwritable_cache_is_ignored(tmp_path: Path, monkeypatch) -> None:
     from jinja2.bccache import bc_magic
 
     from clipaudit.report.templating import build_environment
@@ -500,7 +500,11 @@ def test_compiled_templates_are_reused_and_an_unwritable_cache_is_ignored(tmp_pa
             env.compile = lambda *args, **kwargs: pytest.fail("compiled again despite the kept code")
         return env.get_template("macros.html.j2").render()
 
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # PYTHONDONTWRITEBYTECODE: nothing is kept
     first = page(tmp_path / "compiled")
+    assert not (tmp_path / "compiled").exists()
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    assert page(tmp_path / "compiled") == first
     assert sorted((tmp_path / "compiled").iterdir()), "the compiled template was not kept"
     assert page(tmp_path / "compiled", may_compile=False) == first
     for cut in (7, len(bc_magic) + 3):  # cut short by a full disk: in the header, in the checksum
@@ -511,3 +515,13 @@ def test_compiled_templates_are_reused_and_an_unwritable_cache_is_ignored(tmp_pa
     blocked.write_text("not a folder")
     assert page(blocked / "compiled") == first  # the folder cannot be made: rendering goes on without it
     assert not (blocked / "compiled").exists()
+    # Other options (here trim_blocks) compile to other code: what was kept under these is not read.
+    from clipaudit.report import templating
+
+    monkeypatch.setitem(templating.SYNTAX_OPTIONS, "trim_blocks", False)
+    compiled = []
+    env = build_environment(tmp_path / "compiled")
+    compile_now = env.compile
+    env.compile = lambda *args, **kwargs: compiled.append(args) or compile_now(*args, **kwargs)
+    env.get_template("macros.html.j2").render()
+    assert compiled

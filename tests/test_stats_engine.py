@@ -416,7 +416,9 @@ def test_the_gaps_family_interval_is_the_simultaneous_one_at_the_tests_level(
     _, results = audit
     statistics = results["statistics"]
     found = {(f["probe"], f["slice"], f["metric"]) for f in results["findings"]}
-    level = 1 - (1 - statistics["confidence"]) / statistics["family_size"]
+    tables = [entry for probe in results["probes"] for slice_entry in probe["slices"] for entry in slice_entry["metrics"]]
+    gaps = sum(1 for entry in tables if entry["disparity"]["gap"] is not None)
+    level = 1 - (1 - statistics["confidence"]) / max(statistics["family_size"], gaps)
     checked = 0
     for probe in results["probes"]:
         for slice_entry in probe["slices"]:
@@ -435,10 +437,9 @@ def test_the_gaps_family_interval_is_the_simultaneous_one_at_the_tests_level(
                           if c["simultaneous_ci_low"] is not None]
                 assert disparity["gap_family_ci_low"] == max([expected.gap_low, *bounds])
                 if (probe["id"], slice_entry["id"], entry["metric"]) in found:
-                    assert disparity["gap_family_ci_low"] > 0  # a finding's gap is bounded away from 0
-                # as strict as the tests, hence never narrower than the slice's own 95% interval
-                assert disparity["gap_family_ci_low"] <= disparity["gap_ci_low"] <= disparity["gap"]
-                assert disparity["gap"] <= disparity["gap_ci_high"] <= disparity["gap_family_ci_high"]
+                    assert disparity["gap_family_ci_low"] > 0  # here every finding's gap is bounded away from 0
+                assert disparity["gap_family_ci_low"] <= disparity["gap"] <= disparity["gap_ci_high"]
+                assert disparity["gap_ci_high"] <= disparity["gap_family_ci_high"]  # stricter: never narrower above
                 checked += 1
     assert checked > 10 and f"{level:.6g}" in statistics["gap_family_interval"]
 
@@ -456,3 +457,17 @@ def test_the_gaps_family_interval_takes_no_bound_from_a_reference_a_small_group_
         counts.n[2] = counts.successes[2] = small_group_n
         low, _ = family_gap_interval(counts, outside, kind, min_n=30, level=0.999)
         assert (low == 0.05) is bounded, (kind, small_group_n)
+
+
+def test_a_verdict_names_a_group_the_findings_name_before_one_held_back():
+    from clipaudit.stats.verdicts import metric_verdict
+
+    held_back = {"group": "A", "p_adjusted": 0.001, "significant": True, "finding_note": "better than the rest only ..."}
+    found = {"group": "B", "p_adjusted": 0.01, "significant": True, "finding_note": None}
+    not_significant = {"group": "C", "p_adjusted": 0.0005, "significant": False, "finding_note": None}  # min_effect
+    omnibus = {"p_adjusted": 0.2, "significant": False}
+    entry = {"test": omnibus, "trend": None, "comparisons": [held_back, found, not_significant]}
+    assert metric_verdict(entry) == {"significant": True, "p_adjusted": 0.01, "source": "pairwise", "group": "B"}
+    entry["comparisons"] = [not_significant]
+    assert metric_verdict(entry) == {"significant": False, "p_adjusted": 0.0005, "source": "pairwise", "group": "C"}
+    assert metric_verdict({"test": None, "trend": None, "comparisons": [{"group": "D", "p_adjusted": None}]}) is None

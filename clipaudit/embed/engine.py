@@ -259,9 +259,13 @@ def text_cache_path(cache_dir: Path, info: ModelInfo) -> Path:
 
 
 def _model_key(info: ModelInfo) -> dict[str, object]:
-    """What every cache key holds of the model: the weights, by whom they are run, in which precision."""
-    return {"format": CACHE_FORMAT, "weights": info.weights_sha256, "architecture": info.architecture,
-            "loader": info.loader, "dtype": info.dtype}
+    """What every cache key holds of the model: the weights, by whom they are run (open_clip's
+    version too, when it runs them), in which precision."""
+    key: dict[str, object] = {"format": CACHE_FORMAT, "weights": info.weights_sha256,
+                              "architecture": info.architecture, "loader": info.loader, "dtype": info.dtype}
+    if info.open_clip_version is not None:  # absent otherwise, so other models keep their cache
+        key["open_clip"] = info.open_clip_version
+    return key
 
 
 def _prompt_key(prompt: str) -> str:

@@ -66,7 +66,9 @@ def checkpoint_files_sha256(folder: Path, *, cache_dir: Path | None, only: Colle
     memo = DigestMemo(cache_dir, folder)
     digest = hashlib.sha256(b"clipaudit-checkpoint-files-v1\n")
     for path in sorted(Path(folder).iterdir()):
-        if not _is_checkpoint_file(path) or (only is not None and path.name not in only):
+        # Named files are hashed whatever their name looks like ('.epoch3.pt', 'tf_model_ft.pt').
+        wanted = _is_checkpoint_file(path) if only is None else path.name in only and path.is_file()
+        if not wanted:
             continue
         digest.update(path.name.encode("utf-8") + b"\0")
         digest.update(bytes.fromhex(file_sha256(path, memo)))

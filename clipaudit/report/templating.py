@@ -6,20 +6,23 @@ text, and each is a :mod:`clipaudit.format` function (or a :mod:`clipaudit.vocab
 
 Compiling the templates takes longer than rendering them (about 0.2 s against 0.03 s for the demo's
 report), so their compiled code is kept where Python keeps the package's own: ``__pycache__`` beside
-the templates, written when that folder is writable, with the same trust as a ``.pyc``. jinja2
-recompiles a template whose source changed, and on another Python version.
+the templates, written when that folder is writable, with the same trust as a ``.pyc``. A template
+is compiled again when its source changed, on another Python version, and under other options or
+another jinja2 version (they name the files).
 """
 from __future__ import annotations
 
 import pickle
+import sys
 from functools import lru_cache
 from pathlib import Path
 
+import jinja2
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.bccache import Bucket
 
 from clipaudit import format
-from clipaudit.files import shown_location
+from clipaudit.files import cache_key, shown_location
 from clipaudit.stats.multiple import CORRECTION_LABELS, CORRECTION_NAMES
 from clipaudit.vocabulary import metric_label, metric_words
 
@@ -60,17 +63,19 @@ def environment() -> Environment:
     return build_environment(COMPILED_TEMPLATES_DIR)
 
 
+# Everything that changes what a template compiles to, besides its source (which jinja2 checks
+# itself): the compiled templates kept from one run are used only under the same options.
+ESCAPED_EXTENSIONS = ("html", "htm", "xml", "j2")
+SYNTAX_OPTIONS = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+
+
 def build_environment(compiled_templates_dir: Path) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(
-            enabled_extensions=("html", "htm", "xml", "j2"), default_for_string=True, default=True
-        ),
+        autoescape=select_autoescape(enabled_extensions=ESCAPED_EXTENSIONS, default_for_string=True, default=True),
         undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
         bytecode_cache=CompiledTemplates(compiled_templates_dir),
+        **SYNTAX_OPTIONS,
     )
     env.filters.update(FILTERS)
     return env
@@ -79,10 +84,12 @@ def build_environment(compiled_templates_dir: Path) -> Environment:
 class CompiledTemplates(FileSystemBytecodeCache):
     """jinja2's bytecode cache in a folder that may be read-only or absent: then templates are
     compiled on every run, as without a cache; a truncated file is compiled afresh; a render never
-    fails because of the cache."""
+    fails because of the cache. The files are named after the environment's options and jinja2's
+    version, so other options never read code compiled under these."""
 
     def __init__(self, directory: Path) -> None:
-        super().__init__(str(directory))
+        options = cache_key(jinja2=jinja2.__version__, escaped=ESCAPED_EXTENSIONS, **SYNTAX_OPTIONS)[:16]
+        super().__init__(str(directory), pattern=f"__clipaudit_{options}_%s.cache")
         self._directory = directory
 
     def load_bytecode(self, bucket: Bucket) -> None:
@@ -92,6 +99,8 @@ class CompiledTemplates(FileSystemBytecodeCache):
             bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
+        if sys.dont_write_bytecode:  # PYTHONDONTWRITEBYTECODE: no .pyc, and no compiled templates either
+            return
         try:
             self._directory.mkdir(exist_ok=True)
             super().dump_bytecode(bucket)

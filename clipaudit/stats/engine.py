@@ -274,8 +274,9 @@ def mdd_alpha(settings: StatsSettings, family_size: int) -> float:
 
 
 def _fill_family_level(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
-    """Each metric's verdict and its gap's family interval (:mod:`clipaudit.stats.verdicts`)."""
-    level = family_level(settings.confidence, family_size)
+    """Each metric's verdict and its gap's family interval (:mod:`clipaudit.stats.verdicts`), once
+    the family is adjusted and the findings chosen."""
+    level = _gap_level(tables, settings, family_size)
     for table in tables:
         entry = table.metric_entry
         entry["verdict"] = metric_verdict(entry)
@@ -284,6 +285,11 @@ def _fill_family_level(tables: Sequence[_GroupTable], settings: StatsSettings, f
         entry["disparity"].update(gap_family_ci_low=None if bounds is None else bounds[0],
                                   gap_family_ci_high=None if bounds is None else bounds[1],
                                   family_level=None if bounds is None else level)
+
+
+def _gap_level(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> float:
+    gaps = sum(1 for table in tables if int(np.count_nonzero(table.counts.n >= settings.min_n)) >= 2)
+    return family_level(settings.confidence, family_size, gaps)
 
 
 def _fill_mdd(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
@@ -402,8 +408,8 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                      for probe in probe_list]
     _adjust_family(tested, settings)
     _fill_mdd(tables, settings, len(tested))
-    _fill_family_level(tables, settings, len(tested))
     findings = _findings(tested, settings)
+    _fill_family_level(tables, settings, len(tested))
     untested = sum(1 for probe in probe_entries for slice_entry in probe["slices"]
                    for metric in slice_entry["metrics"] if metric["test"] is None)
     statistics = {**settings.to_dict(),
@@ -424,13 +430,16 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
                   "ratio_interval": "log (Katz et al. 1978); odds ratio: logit (Woolf 1955); "
                                     "Haldane-Anscombe +0.5 on zero cells; per comparison (none against best)",
                   "spread_interval": SPREAD_METHOD,
-                  "gap_family_interval": (f"the gap's simultaneous interval at the family's level "
-                                          f"1 - {1 - settings.confidence:g} / {max(1, len(tested))} = "
-                                          f"{family_level(settings.confidence, len(tested)):.6g} "
-                                          "(gap_family_ci_*): as strict as the tests; its lower bound at least the "
-                                          "comparisons' simultaneous bounds on |group - reference| (<= gap)"),
+                  "gap_family_interval": (f"the gap's simultaneous interval with each pair of groups at "
+                                          f"{_gap_level(tables, settings, len(tested)):.6g} = 1 - "
+                                          f"{1 - settings.confidence:g} / max(family size, gaps), its lower "
+                                          "bound raised by the comparisons' simultaneous bounds on "
+                                          "|group - reference| (<= gap); every gap and comparison interval "
+                                          f"together: at least {1 - 2 * (1 - settings.confidence):g} "
+                                          "(gap_family_ci_*)"),
                   "verdict": ("per slice x metric: significant when any of its tests (omnibus, trend, a group "
-                              "comparison) is significant after the correction; p_adjusted is that test's"),
+                              "comparison) is significant after the correction; p_adjusted is that test's "
+                              "(findings first)"),
                   "four_fifths_rule": (f"true when the simultaneous interval of min / max lies wholly below "
                                        f"{FOUR_FIFTHS:g}, false when wholly at or above, null when undecided"),
                   "mdd_alpha": mdd_alpha(settings, len(tested)),

@@ -4,20 +4,27 @@ An audit tests each slice x metric several ways (an omnibus test across the grou
 ordered groups, each group against the reference), all in one family for the multiple-testing
 correction. Any of those rejections means the groups are not all equal, so the **verdict** of a
 slice x metric is significant when any of its tests is significant after the family's correction,
-and its adjusted p-value is that test's (the smallest one's when none is significant). It always
-agrees with the findings, which are its significant group comparisons.
+and its adjusted p-value is that test's (the smallest one's when none is significant; among
+significant ones, a comparison that is a finding comes first, so the group a verdict names is one
+the findings name). Every finding's table has a significant verdict.
 
 The gap's **family interval** is the simultaneous interval of max - min (MOVER-Jeffreys over every
-pair of groups, :func:`~clipaudit.stats.spread.spread_interval`) at ``1 - (1 - confidence) / m``,
-``m`` the family's size: the level each comparison's simultaneous interval is computed at. Beside
-a verdict it reads as strictly as the tests: a gap whose 95% interval clears zero only because
-nothing corrects it for the audit's other tests does not look like a disparity the tests missed.
-Its lower bound also takes the group comparisons' simultaneous intervals into account: the
-reference (the rest, the overall rate, another group) lies between the lowest and the highest
-group rate, so ``|group - reference| <= gap``, and a comparison whose simultaneous interval clears
-zero bounds the gap away from zero as well. That holds when the reference's images all belong to
-compared groups: always for a reference group; for ``overall`` and ``rest`` only when no group is
-under ``min_n`` (a small group can pull the overall rate outside the compared groups' range).
+pair of groups, :func:`~clipaudit.stats.spread.spread_interval`) at ``1 - (1 - confidence) / M``,
+``M`` the larger of the family's size and the number of gaps the audit reports: the gaps' pairwise
+intervals cover together with probability at least ``confidence``, as the comparisons'
+simultaneous intervals do (``1 - (1 - confidence) / m`` each). Its lower bound also takes those
+comparison intervals into account: the reference (the rest, the overall rate, another group) lies
+between the lowest and the highest group rate, so ``|group - reference| <= gap``, and a comparison
+whose simultaneous interval clears zero bounds the gap away from zero as well. That holds when the
+reference's images all belong to compared groups: always for a reference group; for ``overall``
+and ``rest`` only when no group is under ``min_n`` (a small group can pull the overall rate outside
+the compared groups' range). Together, every gap interval and every comparison interval of the
+audit cover with probability at least ``1 - 2 (1 - confidence)``: each half of the error is spent
+once. One gap interval alone misses at most ``(k + 1) (1 - confidence) / M`` for ``k`` comparisons.
+
+Verdict and interval come from different procedures (exact tests under Holm or BH; MOVER-Jeffreys
+at Bonferroni levels), so near the threshold a cell can still show a significant verdict with an
+interval reaching zero, or the reverse; away from it they agree.
 """
 from __future__ import annotations
 
@@ -28,7 +35,8 @@ from clipaudit.stats.groups import GroupCounts
 from clipaudit.stats.spread import spread_interval
 
 def metric_verdict(metric_entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The verdict of one slice x metric of results.json (its tests already adjusted); None when no test ran."""
+    """The verdict of one slice x metric of results.json (its tests adjusted, its findings chosen);
+    None when no test ran."""
     candidates = [("omnibus", None, metric_entry.get("test")), ("trend", None, metric_entry.get("trend"))]
     candidates += [("pairwise", comparison["group"], comparison) for comparison in metric_entry.get("comparisons", [])]
     tested = [(source, group, test) for source, group, test in candidates
@@ -36,14 +44,17 @@ def metric_verdict(metric_entry: dict[str, Any]) -> dict[str, Any] | None:
     if not tested:
         return None
     significant = [candidate for candidate in tested if candidate[2]["significant"]]
-    source, group, test = min(significant or tested, key=lambda candidate: candidate[2]["p_adjusted"])
+    # A significant comparison held back from the findings (finding_note) comes after those that are findings.
+    source, group, test = min(significant or tested,
+                              key=lambda candidate: (bool(candidate[2].get("finding_note")), candidate[2]["p_adjusted"]))
     return {"significant": bool(significant), "p_adjusted": float(test["p_adjusted"]), "source": source,
             "group": group}
 
 
-def family_level(confidence: float, family_size: int) -> float:
-    """The per-interval level that makes an interval as strict as a test in a family of ``family_size``."""
-    return 1.0 - (1.0 - confidence) / max(1, family_size)
+def family_level(confidence: float, family_size: int, gaps: int) -> float:
+    """The level of each gap's pairwise intervals: all of the audit's gaps cover together with
+    probability at least ``confidence``, and none is looser than a comparison's simultaneous interval."""
+    return 1.0 - (1.0 - confidence) / max(1, family_size, gaps)
 
 
 def family_gap_interval(counts: GroupCounts, comparisons: Sequence[Mapping[str, Any]], reference_kind: str, *,
