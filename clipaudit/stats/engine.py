@@ -44,13 +44,14 @@ from clipaudit.stats.findings import Finding, build_findings
 from clipaudit.stats.groups import FAIRFACE_ORDER, GroupCounts, SliceGroups, group_counts, probe_slice_groups
 from clipaudit.stats.hypothesis_tests import (OmnibusTest, TrendTest, omnibus_test, pairwise_test, trend_test,
                                               trend_untestable_reason, untestable_reason)
-from clipaudit.stats.intervals import INTERVAL_LABELS, interval
+from clipaudit.stats.intervals import interval
 from clipaudit.stats.metrics import ProbeSpec, metric_names, metric_outcomes
-from clipaudit.stats.multiple import CORRECTION_CONTROLS, CORRECTION_LABELS
+from clipaudit.stats.method_notes import method_notes
+from clipaudit.stats.multiple import CORRECTION_CONTROLS
 from clipaudit.stats.reference import Reference, resolve_reference
 from clipaudit.stats.settings import GROUP_REFERENCE_PREFIX, StatsSettings
 from clipaudit.stats.significance import EFFECT_TOLERANCE, correct_family
-from clipaudit.stats.spread import FOUR_FIFTHS, SPREAD_METHOD, spread_interval
+from clipaudit.stats.spread import SPREAD_METHOD, spread_interval
 from clipaudit.stats.verdicts import family_gap_interval, family_level, metric_verdict
 from clipaudit.vocabulary import direction_phrase, higher_is_worse, slice_id as slice_id_of
 
@@ -413,41 +414,10 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
     untested = sum(1 for probe in probe_entries for slice_entry in probe["slices"]
                    for metric in slice_entry["metrics"] if metric["test"] is None)
     statistics = {**settings.to_dict(),
-                  "interval_method": INTERVAL_LABELS[settings.interval],
-                  "test": "exact group-vs-rest tests (Fisher 1922) Bonferroni-combined over the k groups: "
-                          "p = min(1, k x smallest p) (k = 2: the one test)",
-                  "pairwise_test": "Fisher exact test (Fisher 1922), two-sided; group against the rest of the "
-                                   "population when the reference is overall or rest; p-values against a "
-                                   "data-chosen reference (best) multiplied by k - 1",
-                  "trend_test": "Cochran-Armitage test for trend (scores = order of the attribute's values) "
-                                "on slices over one ordered attribute, when every expected count is >= 5",
-                  "difference_interval": (f"Newcombe hybrid score (Newcombe 1998, method 10): "
-                                          f"{100 * settings.confidence:g}% per comparison "
-                                          "(difference_ci_*; none against a data-chosen reference, best, "
-                                          "where it could not have that coverage); simultaneous over the whole family "
-                                          f"(simultaneous_ci_*: {100 * settings.confidence:g}% for all together, "
-                                          "MOVER-Jeffreys (Laud 2017) at the Bonferroni level, Dunn 1961)"),
-                  "ratio_interval": "log (Katz et al. 1978); odds ratio: logit (Woolf 1955); "
-                                    "Haldane-Anscombe +0.5 on zero cells; per comparison (none against best)",
-                  "spread_interval": SPREAD_METHOD,
-                  "gap_family_interval": (f"the gap's simultaneous interval with each pair of groups at "
-                                          f"{_gap_level(tables, settings, len(tested)):.6g} = 1 - "
-                                          f"{1 - settings.confidence:g} / max(family size, gaps), its lower "
-                                          "bound raised by the comparisons' simultaneous bounds on "
-                                          "|group - reference| (<= gap); every gap and comparison interval "
-                                          f"together: at least {1 - 2 * (1 - settings.confidence):g} "
-                                          "(gap_family_ci_*)"),
-                  "verdict": ("per slice x metric: significant when any of its tests (omnibus, trend, a group "
-                              "comparison) is significant after the correction; p_adjusted is that test's "
-                              "(findings first)"),
-                  "four_fifths_rule": (f"true when the simultaneous interval of min / max lies wholly below "
-                                       f"{FOUR_FIFTHS:g}, false when wholly at or above, null when undecided"),
+                  **method_notes(settings, gap_level=_gap_level(tables, settings, len(tested))),
                   "mdd_alpha": mdd_alpha(settings, len(tested)),
                   "significant_tests": _significant_counts(tested),
                   "findings_from": _reconciliation(tested, findings),
-                  "significance": (f"adjusted p < {settings.alpha:g} ({CORRECTION_LABELS[settings.correction]}) "
-                                   f"and effect >= {settings.min_effect:g} "
-                                   f"({100 * settings.min_effect:g} percentage points)"),
                   "family": _family_description(tested, settings),
                   "family_size": len(tested),
                   "tests": len(tested),
