@@ -364,20 +364,27 @@ def test_hub_images_are_fingerprinted_from_the_encoders_reads(tmp_path: Path, ti
     assert (again.images_from_cache, again.images_encoded) == (2, 0) and warm.fingerprint == expected
 
 
-def _age(folder: Path) -> None:
-    """Files modified just now are not memoised (a write may still be under way): make them older."""
+@pytest.fixture
+def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table file changed less than RACY_WINDOW_S before it was opened is not memoised (a write may
+    still be under way): in these tests, any file changed before the table was opened counts as settled."""
+    import clipaudit.data.table_digests as table_digests
+
+    monkeypatch.setattr(table_digests, "RACY_WINDOW_S", 0.0)
+
+
+def _touch(folder: Path) -> None:
     for arrow in folder.rglob("*.arrow"):
         os.utime(arrow, (arrow.stat().st_atime - 60, arrow.stat().st_mtime - 60))
 
 
 def test_an_unchanged_hub_table_is_fingerprinted_and_checked_without_reading_an_image(
-        tmp_path: Path, tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch, settled_at_once: None) -> None:
     from clipaudit.data.hub import HubImageDataset
     from clipaudit.embed import embed_images
     from clipaudit.models import load_model
 
     folder = _hub_fixture(tmp_path, list(FAIRFACE_RACES))
-    _age(folder)
     spec, cache_dir = f"hf:{folder}:validation", tmp_path / "cache"
     model = load_model(str(tiny_clip_dir), device="cpu", dtype="fp32", cache_dir=cache_dir)
     expected = load_dataset(spec).fingerprint
@@ -391,25 +398,63 @@ def test_an_unchanged_hub_table_is_fingerprinted_and_checked_without_reading_an_
     assert (again.images_from_cache, again.images_encoded) == (2, 0)
     assert warm.fingerprint == expected and reads == []
     # Any change to the table's files misses the memo: the images are read (and the shards checked) again.
-    _age(folder)
+    _touch(folder)
     changed = load_dataset(spec, cache_dir=cache_dir)
     assert changed.known_digests() == {} and changed.fingerprint == expected and sorted(reads) == [0, 1]
+    # A damaged memo is not served, and is written again.
+    for memo in (cache_dir / "digests").glob("table-*.json"):
+        memo.write_text("{ cut short")
+    assert load_dataset(spec, cache_dir=cache_dir).fingerprint == expected
+    assert load_dataset(spec, cache_dir=cache_dir).known_digests()
 
 
-def test_a_hub_table_whose_cells_point_to_files_is_never_memoised(tmp_path: Path) -> None:
+def test_a_hub_table_whose_cells_point_to_files_is_never_memoised(tmp_path: Path, settled_at_once: None) -> None:
     from test_robustness_data import hub_folder
 
-    folder = hub_folder(tmp_path, [None, "../secret.jpg"])
-    _age(folder)
-    dataset = load_dataset(f"hf:{folder}", cache_dir=tmp_path / "cache")
-    assert dataset.fingerprint
-    assert not list((tmp_path / "cache").rglob("table-*.json"))  # the outside file is not in the key
+    folder = hub_folder(tmp_path, [None, "inside.jpg"])
+    (folder / "inside.jpg").write_bytes(jpeg_bytes((9, 9, 9)))
+    cache_dir = tmp_path / "cache"
+    first = load_dataset(f"hf:{folder}", cache_dir=cache_dir).fingerprint
+    assert not list(cache_dir.rglob("table-*.json"))  # the file the cell points to is not in the key
+    (folder / "inside.jpg").write_bytes(jpeg_bytes((200, 9, 9)))
+    assert load_dataset(f"hf:{folder}", cache_dir=cache_dir).fingerprint != first
     embedded = tmp_path / "embedded"
     embedded.mkdir()
     folder = hub_folder(embedded, [None, None])
-    _age(folder)
-    assert load_dataset(f"hf:{folder}", cache_dir=tmp_path / "cache").fingerprint
-    assert len(list((tmp_path / "cache").rglob("table-*.json"))) == 1
+    assert load_dataset(f"hf:{folder}", cache_dir=cache_dir).fingerprint
+    assert len(list(cache_dir.rglob("table-*.json"))) == 1
+
+
+def test_a_slice_of_a_table_file_is_never_memoised(tmp_path: Path, settled_at_once: None) -> None:
+    """`train[:2]` and `train[2:4]` map the same file: its stat cannot tell their images apart."""
+    import datasets
+
+    from clipaudit.data.hub import _whole_mapped_files
+
+    features = datasets.Features({"image": datasets.Image(), "race": datasets.Value("string")})
+    table = {"image": [{"bytes": jpeg_bytes((60 * i, 0, 0)), "path": None} for i in range(4)], "race": ["White"] * 4}
+    datasets.Dataset.from_dict(table, features=features).to_parquet(str(tmp_path / "t.parquet"))
+    loaded = {split: datasets.load_dataset("parquet", data_files=str(tmp_path / "t.parquet"), split=split,
+                                           cache_dir=str(tmp_path / "hf")) for split in ("train", "train[2:4]")}
+    assert len(_whole_mapped_files(loaded["train"])) == 1
+    assert _whole_mapped_files(loaded["train[2:4]"]) == []
+    assert _whole_mapped_files(loaded["train"].select([3, 2, 1, 0])) == []  # reordered by an indices mapping
+
+
+def test_a_table_file_replaced_after_it_was_opened_is_not_memoised(tmp_path: Path, settled_at_once: None) -> None:
+    """The rows come from the file that was mapped; a file renamed over it since (rsync, cp -p then mv,
+    keeping the old modification time) is another file, whose stat must not key the digests read."""
+    from clipaudit.data.hub import load_hub_dataset
+
+    folder = _hub_fixture(tmp_path, list(FAIRFACE_RACES))
+    dataset = load_hub_dataset(f"{folder}:validation", spec=f"hf:{folder}:validation")
+    arrow = next(folder.rglob("*.arrow"))
+    replacement = arrow.with_name("replacement.arrow")
+    replacement.write_bytes(arrow.read_bytes())
+    os.utime(replacement, (arrow.stat().st_atime, arrow.stat().st_mtime))
+    os.replace(replacement, arrow)
+    dataset.memoise_digests(tmp_path / "cache")
+    assert dataset.fingerprint and not list((tmp_path / "cache").rglob("table-*.json"))
 
 
 def test_hub_class_labels_become_fairface_names(tmp_path: Path) -> None:

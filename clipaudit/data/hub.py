@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,8 +72,10 @@ def load_hub_dataset(target: str, *, spec: str) -> HubImageDataset:
     name, config, split = parse_hub_target(target, spec=spec)
     if not name:
         raise DataError(f"{spec}: no dataset name; expected hf:NAME:SPLIT or hf:NAME:CONFIG:SPLIT")
+    opened_at = time.time()  # a table file changed after this may not match what was mapped: not memoised
     dataset, path_roots = _open_dataset(name, config, split, spec=spec)
-    return HubImageDataset(dataset, spec=spec, config=config, split=split, path_roots=path_roots)
+    return HubImageDataset(dataset, spec=spec, config=config, split=split, path_roots=path_roots,
+                           opened_at=opened_at)
 
 
 class HubImageDataset(ImageDataset):
@@ -90,6 +93,7 @@ class HubImageDataset(ImageDataset):
         config: str | None,
         split: str | None,
         path_roots: tuple[Path, ...],
+        opened_at: float | None = None,
     ) -> None:
         image_column = _image_column(dataset, spec=spec)
         frame = _label_frame(dataset, image_column, spec=spec)
@@ -100,18 +104,20 @@ class HubImageDataset(ImageDataset):
         self._images = _undecoded_images(dataset, image_column)
         self._path_roots = tuple(real_folder(root) for root in path_roots)
         _require_distinct_paths(self._images, image_column, self._path_roots[0], spec=spec)
-        # The Arrow files the rows are read from, in order (none: a table in memory, or rows
-        # picked through an indices mapping, whose order those files do not fix).
-        self._table_files = [] if getattr(dataset, "_indices", None) is not None else \
-            [entry["filename"] for entry in dataset.cache_files]
+        self._table_files = _whole_mapped_files(dataset)
+        self._opened_at = opened_at
         self._digest_memo = TableDigestMemo(None, len(self))
         self._seen: dict[int, tuple[bytes, str | None]] = {}
+
+    def __getstate__(self) -> dict:  # pickled into DataLoader workers: they need no digests seen so far
+        return {**self.__dict__, "_seen": {}}
 
     def memoise_digests(self, cache_dir: Path | None) -> None:
         """Keep every row's digest in ``cache_dir`` under what ``stat`` says of the table's files,
         when the images are stored in them (:mod:`clipaudit.data.table_digests`)."""
         files = self._table_files if _images_embedded(self._images, self.image_column) else []
-        self._digest_memo = TableDigestMemo.for_files(cache_dir, files, column=self.image_column, rows=len(self))
+        self._digest_memo = TableDigestMemo.for_files(cache_dir, files, column=self.image_column, rows=len(self),
+                                                      unchanged_since=self._opened_at)
 
     def known_digests(self) -> dict[int, bytes]:
         """Every row's memoised digest when the table is unchanged (no image read); else none."""
@@ -319,6 +325,31 @@ def _in_fairface_spelling(column: str, values: pd.Series) -> pd.Series:
         return values
     mapping = fairface_mapping(column, values)
     return values if mapping is None else values.map(mapping)
+
+
+# Operations datasets replays on a memory-mapped file that keep its rows as they are.
+_ROW_PRESERVING_REPLAYS = frozenset({"replace_schema_metadata", "cast", "rename_columns", "select", "drop"})
+
+
+def _whole_mapped_files(dataset: datasets.Dataset) -> list[str]:
+    """The Arrow files whose rows, whole and in order, are the table's rows; none when the table is
+    (partly) in memory, a slice of a file (``split="train[2:4]"``), filtered, or reordered by an
+    indices mapping: then the files alone do not say which images the rows hold."""
+    from datasets.table import ConcatenationTable, MemoryMappedTable
+
+    if getattr(dataset, "_indices", None) is not None:
+        return []
+    table = dataset.data
+    blocks = table.blocks if isinstance(table, ConcatenationTable) else [[table]]
+    files = []
+    for row_blocks in blocks:
+        if len(row_blocks) != 1 or not isinstance(row_blocks[0], MemoryMappedTable):
+            return []
+        block = row_blocks[0]
+        if any(replay[0] not in _ROW_PRESERVING_REPLAYS for replay in block.replays or ()):
+            return []
+        files.append(block.path)
+    return files
 
 
 def _images_embedded(images: datasets.Dataset, image_column: str) -> bool:

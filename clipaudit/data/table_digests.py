@@ -3,9 +3,11 @@ memoised in the cache under what ``stat`` says of those files, so that fingerpri
 table, or checking cached shards against it, reads no image again.
 
 Any change to one of the files (size, modification or change time, inode) gives another key, so a
-stale digest is never served; a file modified within :data:`~clipaudit.files.RACY_WINDOW_S` of the
-run is not memoised. A table whose image cells point to files outside it (paths instead of bytes)
-is never memoised: those files are not covered by the key.
+stale digest is never served; a file changed shortly before the table was opened, or since, is not
+memoised (what was mapped may not be what the key describes). Only a table whose rows are its files'
+rows, whole and in order, is memoised (not a slice such as ``train[2:4]``, nor a filtered or
+reordered one), and only when its images are stored in those files: cells that point to image files
+elsewhere are not covered by the key.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from clipaudit.data.safe_files import MAX_IMAGE_BYTES
 from clipaudit.files import RACY_WINDOW_S, atomic_write_bytes, cache_key
 
 TABLE_DIGEST_MEMO_FORMAT = 1
@@ -28,22 +31,27 @@ class TableDigestMemo:
         self.rows = rows
 
     @classmethod
-    def for_files(cls, cache_dir: Path | None, files: Sequence[str], *, column: str, rows: int) -> TableDigestMemo:
-        """The memo of the table made of ``files`` (its Arrow files, in order); none without a cache
-        folder, without files (a table in memory) or when a file cannot be looked at or just changed."""
+    def for_files(cls, cache_dir: Path | None, files: Sequence[str], *, column: str, rows: int,
+                  unchanged_since: float | None = None) -> TableDigestMemo:
+        """The memo of the table made of ``files`` (its Arrow files, whole, in order); none without a
+        cache folder, without files (a table in memory, a slice) or when a file cannot be looked at or
+        changed (contents, or replaced by a rename: the change time moves) within
+        :data:`~clipaudit.files.RACY_WINDOW_S` of ``unchanged_since`` (when the table was opened) or after."""
         if cache_dir is None or not files:
             return cls(None, rows)
+        settled_before = (time.time() if unchanged_since is None else unchanged_since) - RACY_WINDOW_S
         signatures = []
         for name in files:
             try:
                 status = os.stat(name)
             except OSError:
                 return cls(None, rows)
-            if time.time() - status.st_mtime < RACY_WINDOW_S:
+            if max(status.st_mtime, status.st_ctime) >= settled_before:
                 return cls(None, rows)
             signatures.append([str(Path(name).resolve()), status.st_size, status.st_mtime_ns, status.st_ctime_ns,
                                status.st_ino, status.st_dev])
-        key = cache_key(format=TABLE_DIGEST_MEMO_FORMAT, files=signatures, column=column, rows=rows)
+        key = cache_key(format=TABLE_DIGEST_MEMO_FORMAT, files=signatures, column=column, rows=rows,
+                        image_limit=MAX_IMAGE_BYTES)  # what counts as too large is part of a row's verdict
         return cls(Path(cache_dir) / "digests" / f"table-{key}.json", rows)
 
     def __getstate__(self) -> dict:  # pickled into DataLoader workers: they never memoise
@@ -65,8 +73,8 @@ class TableDigestMemo:
 
     def save(self, known: dict[int, tuple[bytes, str | None]]) -> None:
         """Store the rows' digests once every row is known; a cache that cannot be written is skipped."""
-        if self.path is None or len(known) != self.rows or self.path.exists():
-            return
+        if self.path is None or len(known) != self.rows or self.load() is not None:
+            return  # incomplete, or stored already (a damaged memo is written again)
         document = {"format": TABLE_DIGEST_MEMO_FORMAT, "rows": self.rows,
                     "digests": b"".join(known[row][0] for row in range(self.rows)).hex(),
                     "problems": {str(row): problem for row, (_, problem) in known.items() if problem}}
