@@ -44,7 +44,7 @@ from clipaudit.stats.findings import Finding, build_findings
 from clipaudit.stats.groups import FAIRFACE_ORDER, GroupCounts, SliceGroups, group_counts, probe_slice_groups
 from clipaudit.stats.hypothesis_tests import (OmnibusTest, TrendTest, omnibus_test, pairwise_test, trend_test,
                                               trend_untestable_reason, untestable_reason)
-from clipaudit.stats.intervals import interval
+from clipaudit.stats.intervals import rate_entry
 from clipaudit.stats.metrics import ProbeSpec, metric_names, metric_outcomes
 from clipaudit.stats.method_notes import method_notes
 from clipaudit.stats.multiple import CORRECTION_CONTROLS
@@ -98,14 +98,6 @@ def _probe_rows(predictions: pd.DataFrame, probes: Sequence[ProbeSpec]) -> dict[
         rows[probe.id] = np.flatnonzero(probe_codes == present.index(probe.id))
     return rows
 
-
-
-def _rate_entry(successes: int, n: int, settings: StatsSettings) -> dict[str, Any]:
-    if n == 0:
-        return {"n": 0, "successes": 0, "value": None, "ci_low": None, "ci_high": None}
-    bounds = interval(successes, n, method=settings.interval, confidence=settings.confidence)
-    return {"n": int(n), "successes": int(successes), "value": successes / n,
-            "ci_low": float(bounds.low), "ci_high": float(bounds.high)}
 
 
 def _test_entry(test: OmnibusTest, counts: GroupCounts, tested_index: NDArray[np.intp]) -> tuple[dict[str, Any], float]:
@@ -230,8 +222,8 @@ def _probe_entry(predictions: pd.DataFrame, rows: NDArray[np.intp], probe: Probe
     overall: dict[str, dict[str, Any]] = {}
     for metric in metrics:
         counted, success = outcomes[metric]
-        overall[metric] = _rate_entry(int(np.count_nonzero(counted & success)), int(np.count_nonzero(counted)),
-                                      settings)
+        overall[metric] = rate_entry(int(np.count_nonzero(counted & success)), int(np.count_nonzero(counted)),
+                                     method=settings.interval, confidence=settings.confidence)
         overall[metric]["excluded"] = int(rows.size - np.count_nonzero(counted))
     reference_spec = settings.reference_for(probe.id)
     slices = []

@@ -18,7 +18,7 @@ inputs with bounds of exactly 0.0 and 1.0 respectively.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -154,3 +154,12 @@ def interval(successes: ArrayLike, n: ArrayLike, *, method: IntervalMethod = "wi
     low, high = INTERVAL_METHODS[method](successes_arr, n_arr, confidence)
     return ConfidenceInterval(low=np.asarray(low, dtype=np.float64), high=np.asarray(high, dtype=np.float64),
                               method=method, confidence=confidence)
+
+
+def rate_entry(successes: int, n: int, *, method: IntervalMethod, confidence: float) -> dict[str, Any]:
+    """A rate as results.json records it: n, successes, value and interval (all None but the counts when n is 0)."""
+    if n == 0:
+        return {"n": 0, "successes": 0, "value": None, "ci_low": None, "ci_high": None}
+    bounds = interval(successes, n, method=method, confidence=confidence)
+    return {"n": int(n), "successes": int(successes), "value": successes / n,
+            "ci_low": float(bounds.low), "ci_high": float(bounds.high)}

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from clipaudit.stats.intervals import interval
+from clipaudit.stats.intervals import rate_entry
 from clipaudit.stats.metrics import metric_outcomes
 from clipaudit.stats.settings import StatsSettings
 from clipaudit.vocabulary import ACCURACY, category_metric, grouped_accuracy_metric
@@ -114,11 +114,7 @@ def _positions(column: pd.Series, values: list[str]) -> NDArray[np.intp]:
 
 
 def _cell(label: str, successes: int, n: int, settings: StatsSettings) -> dict[str, Any]:
-    if n == 0:
-        return {"label": label, "n": 0, "successes": 0, "value": None, "ci_low": None, "ci_high": None}
-    bounds = interval(successes, n, method=settings.interval, confidence=settings.confidence)
-    return {"label": label, "n": n, "successes": successes, "value": successes / n,
-            "ci_low": float(bounds.low), "ci_high": float(bounds.high)}
+    return {"label": label, **rate_entry(successes, n, method=settings.interval, confidence=settings.confidence)}
 
 
 def _datacomp_layouts(race_order: list[str], binary_groups: list[str], genders: list[str]) -> list[dict[str, Any]]:
