@@ -139,3 +139,15 @@ def test_a_cache_folder_without_write_permission_is_one_line_and_exit_2(tmp_path
     code = main(["embed", "--data", "synthetic:8", "--model", "demo", "--cache-dir", str(locked / "cache")])
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "cannot write there" in error, error
+
+
+def test_under_torchrun_demo_retrain_trains_on_rank_0_alone(tmp_path, capsys, monkeypatch):
+    import clipaudit.demo.model as demo_model
+
+    monkeypatch.setattr(demo_model, "retrain_demo_model",
+                        lambda *args, **kwargs: pytest.fail("a rank other than 0 retrained the demo model"))
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["demo", "--retrain", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "rank 1 of 2: demo --retrain trains and encodes on rank 0 alone" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -126,6 +126,8 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
     options, settings = _run_options(arguments), _stats_settings(arguments)
     data = "synthetic" if arguments.images is None else f"synthetic:{arguments.images}"
     model = "demo"
+    if arguments.retrain and _retrains_elsewhere():
+        return EXIT_OK
     if arguments.retrain:
         from clipaudit.files import default_cache_dir
         from clipaudit.demo.model import retrain_demo_model
@@ -144,6 +146,18 @@ def cmd_demo(arguments: argparse.Namespace) -> int:
         _write_results(run.results, run.predictions, arguments.out)
     _say_notes(options)
     return EXIT_OK
+
+
+def _retrains_elsewhere() -> bool:
+    """Under torchrun, `demo --retrain` trains (and encodes) on rank 0 alone: ranks training one
+    model into one folder at once would replace it under each other. True on the other ranks."""
+    from clipaudit.pipeline.encode import launcher_part
+
+    part = launcher_part()
+    if part.index == 0:
+        return False
+    say(f"clipaudit: rank {part.index} of {part.count}: demo --retrain trains and encodes on rank 0 alone")
+    return True
 
 
 def cmd_validate(arguments: argparse.Namespace) -> int:
