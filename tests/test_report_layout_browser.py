@@ -1,7 +1,8 @@
 """The report's layout, measured in headless Chromium at 1024 px wide (the narrowest desktop).
 
 On the demo's report (reports/example/report.html, which test_report_gold keeps equal to what
-the code renders) and on the several-models page (reports/example-models/models.html):
+the code renders), on the several-models page (reports/example-models/models.html) and on a
+failed regression check's compare.html (no table or page wider than the window):
 - no table and no page wider than the window, with every <details> closed and then opened;
 - the verdict and the scorecard within the first 1,000 px;
 - the demo's page at most a third of the 41,856 px it measured before issue 13;
@@ -132,3 +133,32 @@ def test_models_page_fits_1024_px(models_layout: dict[str, Any]) -> None:
         assert models_layout[state]["page_overflow"] <= 0, state
         assert models_layout[state]["tables_overflowing"] == [], state
     assert models_layout["opened"]["overlaps"] == []
+
+
+@pytest.fixture(scope="module")
+def compare_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """compare.html of a failed regression check (a planted worsening, a hostile group name)."""
+    import yaml
+
+    import report_fixtures
+    from clipaudit.compare import run_compare
+    from clipaudit.report.compare_view import render_compare_html
+    from test_report_compare_exports import HOSTILE, THRESHOLDS, _worse, _write_audit
+
+    root = tmp_path_factory.mktemp("layout-compare")
+    taxonomy_path = root / "taxonomy.yaml"
+    taxonomy_path.write_text(yaml.safe_dump(report_fixtures.taxonomy_document(), sort_keys=False), encoding="utf-8")
+    baseline = report_fixtures.predictions_table(rename={"Black": HOSTILE})
+    (root / "thresholds.yaml").write_text(THRESHOLDS, encoding="utf-8")
+    comparison = run_compare(_write_audit(root / "baseline", baseline, taxonomy_path),
+                             _write_audit(root / "candidate", _worse(baseline), taxonomy_path),
+                             thresholds=root / "thresholds.yaml")
+    page = root / "compare.html"
+    page.write_text(render_compare_html(comparison.to_dict()), encoding="utf-8")
+    return measure(executable, page, root)
+
+
+def test_the_compare_page_fits_1024_px(compare_layout: dict[str, Any]) -> None:
+    for state in ("closed", "opened"):
+        assert compare_layout[state]["page_overflow"] <= 0, state
+        assert compare_layout[state]["tables_overflowing"] == [], state
