@@ -6,7 +6,8 @@ failed regression check's compare.html (no table or page wider than the window):
 - no table and no page wider than the window, with every <details> closed and then opened;
 - the verdict and the scorecard within the first 1,000 px;
 - the demo's page at most a third of the 41,856 px it measured before issue 13;
-- no two text labels of a chart overlapping, and none outside its chart.
+- no two text labels of a chart overlapping, and none outside its chart;
+- printed, nothing inside a folded <details> left off the paper.
 """
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ MEASURE = """(() => {
 })()"""
 
 
+HIDDEN_WHEN_PRINTED = """[...document.querySelectorAll('details:not([open]) > :not(summary)')]
+  .filter(element => !element.checkVisibility()).length"""
+
+
 def measure(chromium: str, page: Path, folder: Path) -> dict[str, Any]:
     browser = DevToolsPipe(chromium, folder / "profile", folder / "chromium.log")
     try:
@@ -79,8 +84,13 @@ def measure(chromium: str, page: Path, folder: Path) -> dict[str, Any]:
         browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         while not any(e.get("method") == "Page.loadEventFired" for e in browser.events):
             browser.events.append(browser.receive(time.monotonic() + TIMEOUT_S))
+        # Printed first, every <details> closed as a reader leaves them: what of them would the paper miss?
+        browser.call("Emulation.setEmulatedMedia", {"media": "print"}, session=session)
+        hidden = browser.call("Runtime.evaluate", {"expression": HIDDEN_WHEN_PRINTED, "returnByValue": True},
+                              session=session)["result"]["value"]
+        browser.call("Emulation.setEmulatedMedia", {"media": ""}, session=session)
         result = browser.call("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True}, session=session)
-        return json.loads(result["result"]["value"])
+        return {**json.loads(result["result"]["value"]), "hidden_when_printed": hidden}
     finally:
         browser.close()
 
@@ -104,6 +114,11 @@ def demo_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> di
 @pytest.fixture(scope="module")
 def models_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return measure(executable, MODELS_REPORT, tmp_path_factory.mktemp("layout-models"))
+
+
+def test_folded_sections_print(demo_layout: dict[str, Any], models_layout: dict[str, Any]) -> None:
+    assert demo_layout["hidden_when_printed"] == 0
+    assert models_layout["hidden_when_printed"] == 0
 
 
 def test_no_table_overflows_at_1024_px(demo_layout: dict[str, Any]) -> None:
