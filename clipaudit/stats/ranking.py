@@ -46,7 +46,7 @@ def rank_by_gap(codes: NDArray[np.intp], n_groups: int, counted: Sequence[NDArra
         index = rng.integers(0, len(codes), (min(chunk, resamples - start), len(codes)))
         gaps = np.stack([_resampled_gaps(codes, n_groups, c, s, mask, index)
                          for c, s, mask in zip(counted, success, compared)], axis=1)
-        ranks[start:start + len(index)] = np.apply_along_axis(_ranks, 1, gaps)
+        ranks[start:start + len(index)] = _ranks(gaps)
     tail = (1 - confidence) / 2
     observed_ranks = _ranks(observed)
     return [
@@ -90,6 +90,7 @@ def _gap(codes: NDArray[np.intp], n_groups: int, counted: NDArray[np.bool_], suc
 
 
 def _ranks(gaps: NDArray[np.float64]) -> NDArray[np.int64]:
-    """1 + the number of models with a strictly smaller gap; no gap (NaN) ranks last."""
+    """Along the last axis (the models): 1 + the number of models with a strictly smaller gap; no
+    gap (NaN) ranks last. A (resamples, models) array is ranked resample by resample."""
     filled = np.where(np.isnan(gaps), np.inf, gaps)
-    return 1 + (filled[None, :] < filled[:, None]).sum(axis=1)
+    return 1 + (filled[..., None, :] < filled[..., :, None]).sum(axis=-1)
