@@ -29,6 +29,7 @@ class TableDigestMemo:
     def __init__(self, path: Path | None, rows: int):
         self.path = path
         self.rows = rows
+        self._stored = False  # the memo on disk is known to be whole: nothing to write
 
     @classmethod
     def for_files(cls, cache_dir: Path | None, files: Sequence[str], *, column: str, rows: int,
@@ -55,7 +56,7 @@ class TableDigestMemo:
         return cls(Path(cache_dir) / "digests" / f"table-{key}.json", rows)
 
     def __getstate__(self) -> dict:  # pickled into DataLoader workers: they never memoise
-        return {"path": None, "rows": self.rows}
+        return {"path": None, "rows": self.rows, "_stored": True}
 
     def load(self) -> list[tuple[bytes, str | None]] | None:
         """Every row's (digest, problem), or None when not memoised (or the memo is damaged)."""
@@ -69,16 +70,18 @@ class TableDigestMemo:
             return None
         if stored.get("format") != TABLE_DIGEST_MEMO_FORMAT or len(digests) != 32 * self.rows:
             return None
+        self._stored = True
         return [(digests[32 * row:32 * (row + 1)], problems.get(row)) for row in range(self.rows)]
 
     def save(self, known: dict[int, tuple[bytes, str | None]]) -> None:
         """Store the rows' digests once every row is known; a cache that cannot be written is skipped."""
-        if self.path is None or len(known) != self.rows or self.load() is not None:
+        if self.path is None or self._stored or len(known) != self.rows or self.load() is not None:
             return  # incomplete, or stored already (a damaged memo is written again)
         document = {"format": TABLE_DIGEST_MEMO_FORMAT, "rows": self.rows,
                     "digests": b"".join(known[row][0] for row in range(self.rows)).hex(),
                     "problems": {str(row): problem for row, (_, problem) in known.items() if problem}}
         try:
             atomic_write_bytes(self.path, json.dumps(document).encode())
+            self._stored = True
         except OSError:
             pass  # a memo only saves time; the digests themselves are right either way
