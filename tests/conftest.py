@@ -76,3 +76,17 @@ def tiny_siglip_dir(tmp_path_factory) -> Path:
     model.save_pretrained(folder)
     SiglipProcessor(image_processor=SiglipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Headless Chromium for the browser tests; under CI its absence is a failure, not a skip."""
+    from test_report_browser import find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        message = "headless Chromium not found (Debian package 'chromium'; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " -- required when CI is set")
+        pytest.skip(message)
+    return executable

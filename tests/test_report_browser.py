@@ -59,17 +59,6 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    executable = find_chromium()
-    if executable is None:
-        message = "headless Chromium not found (Debian package 'chromium'; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " -- required when CI is set")
-        pytest.skip(message)
-    return executable
-
-
 class DevToolsPipe:
     """A minimal DevTools protocol client over Chromium's --remote-debugging-pipe."""
 

@@ -12,14 +12,13 @@ failed regression check's compare.html (no table or page wider than the window):
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from test_report_browser import TIMEOUT_S, DevToolsPipe, find_chromium
+from test_report_browser import TIMEOUT_S, DevToolsPipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_REPORT = REPO_ROOT / "reports" / "example" / "report.html"
@@ -73,8 +72,8 @@ HIDDEN_WHEN_PRINTED = """[...document.querySelectorAll('details:not([open]) > :n
   .filter(element => !element.checkVisibility()).length"""
 
 
-def measure(chromium: str, page: Path, folder: Path) -> dict[str, Any]:
-    browser = DevToolsPipe(chromium, folder / "profile", folder / "chromium.log")
+def measure(executable: str, page: Path, folder: Path) -> dict[str, Any]:
+    browser = DevToolsPipe(executable, folder / "profile", folder / "chromium.log")
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -96,24 +95,13 @@ def measure(chromium: str, page: Path, folder: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def executable() -> str:
-    found = find_chromium()
-    if found is None:
-        message = "headless Chromium not found (Debian package 'chromium'; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " -- required when CI is set")
-        pytest.skip(message)
-    return found
+def demo_layout(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return measure(chromium, DEMO_REPORT, tmp_path_factory.mktemp("layout"))
 
 
 @pytest.fixture(scope="module")
-def demo_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return measure(executable, DEMO_REPORT, tmp_path_factory.mktemp("layout"))
-
-
-@pytest.fixture(scope="module")
-def models_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return measure(executable, MODELS_REPORT, tmp_path_factory.mktemp("layout-models"))
+def models_layout(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return measure(chromium, MODELS_REPORT, tmp_path_factory.mktemp("layout-models"))
 
 
 def test_folded_sections_print(demo_layout: dict[str, Any], models_layout: dict[str, Any]) -> None:
@@ -151,7 +139,7 @@ def test_models_page_fits_1024_px(models_layout: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def compare_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def compare_layout(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """compare.html of a failed regression check (a planted worsening, a hostile group name)."""
     import yaml
 
@@ -170,7 +158,7 @@ def compare_layout(executable: str, tmp_path_factory: pytest.TempPathFactory) ->
                              thresholds=root / "thresholds.yaml")
     page = root / "compare.html"
     page.write_text(render_compare_html(comparison.to_dict()), encoding="utf-8")
-    return measure(executable, page, root)
+    return measure(chromium, page, root)
 
 
 def test_the_compare_page_fits_1024_px(compare_layout: dict[str, Any]) -> None:
