@@ -429,16 +429,16 @@ def test_a_slice_of_a_table_file_is_never_memoised(tmp_path: Path, settled_at_on
     """`train[:2]` and `train[2:4]` map the same file: its stat cannot tell their images apart."""
     import datasets
 
-    from clipaudit.data.hub import _whole_mapped_files
+    from clipaudit.data.table_digests import whole_mapped_files
 
     features = datasets.Features({"image": datasets.Image(), "race": datasets.Value("string")})
     table = {"image": [{"bytes": jpeg_bytes((60 * i, 0, 0)), "path": None} for i in range(4)], "race": ["White"] * 4}
     datasets.Dataset.from_dict(table, features=features).to_parquet(str(tmp_path / "t.parquet"))
     loaded = {split: datasets.load_dataset("parquet", data_files=str(tmp_path / "t.parquet"), split=split,
                                            cache_dir=str(tmp_path / "hf")) for split in ("train", "train[2:4]")}
-    assert len(_whole_mapped_files(loaded["train"])) == 1
-    assert _whole_mapped_files(loaded["train[2:4]"]) == []
-    assert _whole_mapped_files(loaded["train"].select([3, 2, 1, 0])) == []  # reordered by an indices mapping
+    assert len(whole_mapped_files(loaded["train"])) == 1
+    assert whole_mapped_files(loaded["train[2:4]"]) == []
+    assert whole_mapped_files(loaded["train"].select([3, 2, 1, 0])) == []  # reordered by an indices mapping
 
 
 def test_a_table_file_replaced_after_it_was_opened_is_not_memoised(tmp_path: Path, settled_at_once: None) -> None:

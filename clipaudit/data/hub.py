@@ -29,7 +29,7 @@ import pandas as pd
 
 from clipaudit.data.base import (MISSING, ImageDataset, digest_and_check, header_problem, note_unreadable,
                                  require_complete)
-from clipaudit.data.table_digests import TableDigestMemo
+from clipaudit.data.table_digests import TableDigestMemo, images_embedded, whole_mapped_files
 from clipaudit.data.safe_files import (
     MAX_IMAGE_BYTES,
     MAX_TABLE_BYTES,
@@ -104,7 +104,7 @@ class HubImageDataset(ImageDataset):
         self._images = _undecoded_images(dataset, image_column)
         self._path_roots = tuple(real_folder(root) for root in path_roots)
         _require_distinct_paths(self._images, image_column, self._path_roots[0], spec=spec)
-        self._table_files = _whole_mapped_files(dataset)
+        self._table_files = whole_mapped_files(dataset)
         self._opened_at = opened_at
         self._digest_memo = TableDigestMemo(None, len(self))
         self._seen: dict[int, tuple[bytes, str | None]] = {}
@@ -115,7 +115,7 @@ class HubImageDataset(ImageDataset):
     def memoise_digests(self, cache_dir: Path | None) -> None:
         """Keep every row's digest in ``cache_dir`` under what ``stat`` says of the table's files,
         when the images are stored in them (:mod:`clipaudit.data.table_digests`)."""
-        files = self._table_files if _images_embedded(self._images, self.image_column) else []
+        files = self._table_files if images_embedded(self._images, self.image_column) else []
         self._digest_memo = TableDigestMemo.for_files(cache_dir, files, column=self.image_column, rows=len(self),
                                                       unchanged_since=self._opened_at)
 
@@ -325,44 +325,6 @@ def _in_fairface_spelling(column: str, values: pd.Series) -> pd.Series:
         return values
     mapping = fairface_mapping(column, values)
     return values if mapping is None else values.map(mapping)
-
-
-# Operations datasets replays on a memory-mapped file that keep its rows as they are.
-_ROW_PRESERVING_REPLAYS = frozenset({"replace_schema_metadata", "cast", "rename_columns", "select", "drop"})
-
-
-def _whole_mapped_files(dataset: datasets.Dataset) -> list[str]:
-    """The Arrow files whose rows, whole and in order, are the table's rows; none when the table is
-    (partly) in memory, a slice of a file (``split="train[2:4]"``), filtered, or reordered by an
-    indices mapping: then the files alone do not say which images the rows hold."""
-    from datasets.table import ConcatenationTable, MemoryMappedTable
-
-    if getattr(dataset, "_indices", None) is not None:
-        return []
-    table = dataset.data
-    blocks = table.blocks if isinstance(table, ConcatenationTable) else [[table]]
-    files = []
-    for row_blocks in blocks:
-        if len(row_blocks) != 1 or not isinstance(row_blocks[0], MemoryMappedTable):
-            return []
-        block = row_blocks[0]
-        if any(replay[0] not in _ROW_PRESERVING_REPLAYS for replay in block.replays or ()):
-            return []
-        files.append(block.path)
-    return files
-
-
-def _images_embedded(images: datasets.Dataset, image_column: str) -> bool:
-    """Whether every image cell holds its bytes (a raw-bytes column, or Image cells with bytes), so
-    the table's own files hold every image; a cell with a path only reads a file outside them."""
-    import pyarrow as pa
-
-    column = images.data.column(image_column)
-    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-        return True
-    if not pa.types.is_struct(column.type) or column.type.get_field_index("bytes") < 0:
-        return False
-    return all(chunk.field("bytes").null_count == 0 for chunk in column.chunks)
 
 
 def _undecoded_images(dataset: datasets.Dataset, image_column: str) -> datasets.Dataset:

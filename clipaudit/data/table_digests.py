@@ -16,9 +16,13 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clipaudit.data.safe_files import MAX_IMAGE_BYTES
 from clipaudit.files import RACY_WINDOW_S, atomic_write_bytes, cache_key
+
+if TYPE_CHECKING:
+    import datasets
 
 TABLE_DIGEST_MEMO_FORMAT = 1
 
@@ -85,3 +89,41 @@ class TableDigestMemo:
             self._stored = True
         except OSError:
             pass  # a memo only saves time; the digests themselves are right either way
+
+
+# Operations datasets replays on a memory-mapped file that keep its rows as they are.
+_ROW_PRESERVING_REPLAYS = frozenset({"replace_schema_metadata", "cast", "rename_columns", "select", "drop"})
+
+
+def whole_mapped_files(dataset: datasets.Dataset) -> list[str]:
+    """The Arrow files whose rows, whole and in order, are the table's rows; none when the table is
+    (partly) in memory, a slice of a file (``split="train[2:4]"``), filtered, or reordered by an
+    indices mapping: then the files alone do not say which images the rows hold."""
+    from datasets.table import ConcatenationTable, MemoryMappedTable
+
+    if getattr(dataset, "_indices", None) is not None:
+        return []
+    table = dataset.data
+    blocks = table.blocks if isinstance(table, ConcatenationTable) else [[table]]
+    files = []
+    for row_blocks in blocks:
+        if len(row_blocks) != 1 or not isinstance(row_blocks[0], MemoryMappedTable):
+            return []
+        block = row_blocks[0]
+        if any(replay[0] not in _ROW_PRESERVING_REPLAYS for replay in block.replays or ()):
+            return []
+        files.append(block.path)
+    return files
+
+
+def images_embedded(images: datasets.Dataset, image_column: str) -> bool:
+    """Whether every image cell holds its bytes (a raw-bytes column, or Image cells with bytes), so
+    the table's own files hold every image; a cell with a path only reads a file outside them."""
+    import pyarrow as pa
+
+    column = images.data.column(image_column)
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return True
+    if not pa.types.is_struct(column.type) or column.type.get_field_index("bytes") < 0:
+        return False
+    return all(chunk.field("bytes").null_count == 0 for chunk in column.chunks)

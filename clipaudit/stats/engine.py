@@ -266,9 +266,9 @@ def mdd_alpha(settings: StatsSettings, family_size: int) -> float:
     return settings.alpha / max(1, family_size)
 
 
-def _fill_family_level(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> None:
+def _fill_family_level(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> float:
     """Each metric's verdict and its gap's family interval (:mod:`clipaudit.stats.verdicts`), once
-    the family is adjusted and the findings chosen."""
+    the family is adjusted and the findings chosen; returns the gaps' level."""
     level = _gap_level(tables, settings, family_size)
     for table in tables:
         entry = table.metric_entry
@@ -278,6 +278,7 @@ def _fill_family_level(tables: Sequence[_GroupTable], settings: StatsSettings, f
         entry["disparity"].update(gap_family_ci_low=None if bounds is None else bounds[0],
                                   gap_family_ci_high=None if bounds is None else bounds[1],
                                   family_level=None if bounds is None else level)
+    return level
 
 
 def _gap_level(tables: Sequence[_GroupTable], settings: StatsSettings, family_size: int) -> float:
@@ -402,11 +403,11 @@ def compute_statistics(predictions: pd.DataFrame, probes: Sequence[ProbeSpec] | 
     _adjust_family(tested, settings)
     _fill_mdd(tables, settings, len(tested))
     findings = _findings(tested, settings)
-    _fill_family_level(tables, settings, len(tested))
+    gap_level = _fill_family_level(tables, settings, len(tested))
     untested = sum(1 for probe in probe_entries for slice_entry in probe["slices"]
                    for metric in slice_entry["metrics"] if metric["test"] is None)
     statistics = {**settings.to_dict(),
-                  **method_notes(settings, gap_level=_gap_level(tables, settings, len(tested))),
+                  **method_notes(settings, gap_level=gap_level),
                   "mdd_alpha": mdd_alpha(settings, len(tested)),
                   "significant_tests": _significant_counts(tested),
                   "findings_from": _reconciliation(tested, findings),
